@@ -1,0 +1,38 @@
+"""
+A Server-Sent Events client: :class:`SSEClient` (blocking, on urllib3) and
+:class:`AsyncSSEClient` (asyncio, on aiohttp, installed with the ``async`` extra).
+
+Both are imported on first use, so ``import ld_eventsource`` needs neither urllib3 nor aiohttp
+until a client is asked for.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ld_eventsource.version import VERSION
+
+if TYPE_CHECKING:
+    from ld_eventsource.async_client import AsyncSSEClient
+    from ld_eventsource.sse_client import SSEClient
+
+__all__ = ["AsyncSSEClient", "SSEClient", "__version__"]
+
+__version__ = VERSION
+"""The version of this package."""
+
+
+def __getattr__(name: str) -> Any:
+    if name == "SSEClient":
+        from ld_eventsource.sse_client import SSEClient
+
+        return SSEClient
+    if name == "AsyncSSEClient":
+        from ld_eventsource.async_client import AsyncSSEClient
+
+        return AsyncSSEClient
+    raise AttributeError(f"module 'ld_eventsource' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), "AsyncSSEClient", "SSEClient"])

@@ -1,0 +1,150 @@
+"""The urllib3 transport of :meth:`.ConnectStrategy.http`."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable, Iterator
+from logging import Logger
+from typing import Any
+
+import urllib3
+from urllib3.exceptions import MaxRetryError, ProtocolError, ReadTimeoutError
+from urllib3.util import Retry, Timeout
+
+from ld_eventsource._http import DEFAULT_CONNECT_TIMEOUT, HttpParams, check_response
+from ld_eventsource.config.connect_strategy import (
+    ConnectionClient,
+    ConnectionResult,
+    ConnectStrategy,
+)
+from ld_eventsource.errors import CaseInsensitiveHeaders, StreamTimeoutError
+
+__all__: list[str] = []
+
+_READ_SIZE = 65536
+
+
+class _HttpConnectStrategy(ConnectStrategy):
+    def __init__(self, params: HttpParams, pool: urllib3.PoolManager | None):
+        if pool is not None and not isinstance(pool, urllib3.PoolManager):
+            raise TypeError(f"pool must be a urllib3.PoolManager, not {type(pool).__name__}")
+        self._params = params
+        self._pool = pool
+
+    def create_client(self, logger: Logger) -> ConnectionClient:
+        return _HttpConnectionClient(self._params, self._pool, logger)
+
+
+class _HttpConnectionClient(ConnectionClient):
+    def __init__(self, params: HttpParams, pool: urllib3.PoolManager | None, logger: Logger):
+        self._params = params
+        self._own_pool = pool is None
+        self._pool = pool if pool is not None else urllib3.PoolManager()
+        self._logger = logger
+        options = dict(params.request_options)
+        timeout = options.pop("timeout", None)
+        if timeout is None:
+            timeout = Timeout(connect=DEFAULT_CONNECT_TIMEOUT, read=None)
+        elif not isinstance(timeout, Timeout):
+            timeout = Timeout(connect=timeout, read=timeout)
+        if params.read_timeout is not None:
+            timeout = Timeout(connect=timeout.connect_timeout, read=params.read_timeout)
+        read = timeout.read_timeout
+        self._read_timeout = read if isinstance(read, (int, float)) else None
+        options["timeout"] = timeout
+        options.setdefault(
+            "retries",
+            Retry(
+                total=None,
+                connect=0,
+                read=0,
+                status=0,
+                other=0,
+                redirect=params.max_redirects,
+                raise_on_redirect=False,
+            ),
+        )
+        self._options = options
+
+    def connect(self, last_event_id: str | None) -> ConnectionResult:
+        request = self._params.request(last_event_id)
+        self._logger.info("Connecting to stream at %s", request.url)
+        options = dict(self._options)
+        user_headers = options.pop("headers", None)
+        headers: dict[str, Any] = dict(user_headers or {})
+        headers.update(request.headers)
+        try:
+            response = self._pool.request(
+                request.method,
+                request.url,
+                body=request.body,
+                headers=headers,
+                preload_content=False,
+                redirect=True,
+                **options,
+            )
+        except MaxRetryError as e:
+            raise (e.reason or e) from None
+        response_headers = CaseInsensitiveHeaders(response.headers)
+        try:
+            check_response(response.status, response_headers, response.headers.get("Content-Type"))
+        except Exception:
+            response.drain_conn()
+            response.release_conn()
+            raise
+        return ConnectionResult(
+            _chunks(response, self._read_timeout),
+            _closer(response, self._logger),
+            response_headers,
+        )
+
+    def close(self) -> None:
+        if self._own_pool:
+            # PoolManager.clear() closes the idle connections of every pool it holds.
+            self._pool.clear()
+
+
+def _chunks(response: urllib3.BaseHTTPResponse, read_timeout: float | None) -> Iterator[bytes]:
+    """
+    The body as it arrives: each read returns what the socket has (one ``recv``), never
+    waiting for a buffer to fill, for chunked and close-delimited bodies alike.
+    """
+    encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
+    fp = getattr(response, "_fp", None)
+    read1: Callable[[int], bytes]
+    if encoding == "identity" and fp is not None and hasattr(fp, "read1"):
+        # http.client.HTTPResponse.read1 undoes chunked framing itself; it is the bare read.
+        read1 = fp.read1
+    else:
+        read1 = response.read1
+    try:
+        while True:
+            chunk = read1(_READ_SIZE)
+            if not chunk:
+                return
+            yield chunk
+    except (TimeoutError, socket.timeout, ReadTimeoutError) as e:
+        raise StreamTimeoutError(read_timeout or 0.0) from e
+    except ProtocolError as e:
+        # urllib3 wraps the reset or truncated body; the cause is more useful.
+        raise (e.__context__ if isinstance(e.__context__, Exception) else e) from None
+    finally:
+        response.close()
+        response.release_conn()
+
+
+def _closer(response: urllib3.BaseHTTPResponse, logger: Logger) -> Callable[[], None]:
+    def close() -> None:
+        # Shut the socket down first: a read blocked in another thread returns at once,
+        # and no file descriptor is closed under it.
+        connection = getattr(response, "connection", None)
+        sock = getattr(connection, "sock", None)
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                logger.debug("Socket already closed", exc_info=True)
+        response.close()
+        response.release_conn()
+
+    return close

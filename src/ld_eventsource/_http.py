@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from ld_eventsource.errors import HTTPContentTypeError, HTTPStatusError, Headers
+from ld_eventsource.errors import Headers, HTTPContentTypeError, HTTPStatusError
 
 __all__ = [
     "DEFAULT_CONNECT_TIMEOUT",
@@ -74,8 +74,11 @@ class HttpParams:
             raise TypeError("headers must be a mapping or a callable returning one")
         if query_params is not None and not callable(query_params):
             raise TypeError("query_params must be a callable returning a mapping")
-        if not isinstance(method, str) or not method or not method.isascii() or any(
-            c in method for c in " \r\n\t:/"
+        if (
+            not isinstance(method, str)
+            or not method
+            or not method.isascii()
+            or any(c in method for c in " \r\n\t:/")
         ):
             raise ValueError(f"method must be an HTTP method name such as 'POST', got {method!r}")
         if isinstance(body, str):

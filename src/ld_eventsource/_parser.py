@@ -13,12 +13,21 @@ chunk are decoded and split in one pass each.
 
 from __future__ import annotations
 
-from typing import Final, NamedTuple
+from collections.abc import Iterator
+from typing import Any, Final, NamedTuple
 
 from ld_eventsource.actions import Comment, Event
 from ld_eventsource.errors import EventTooLargeError
 
-__all__ = ["DEFAULT_MAX_EVENT_SIZE", "IdChange", "Item", "RetryChange", "SSEParser"]
+__all__ = [
+    "DEFAULT_MAX_EVENT_SIZE",
+    "NO_ITEMS",
+    "IdChange",
+    "Item",
+    "ItemIterator",
+    "RetryChange",
+    "SSEParser",
+]
 
 DEFAULT_MAX_EVENT_SIZE: Final = 16 * 1024 * 1024
 """The default bound, in bytes, of one event (or one unterminated line): 16 MiB."""
@@ -41,6 +50,12 @@ class IdChange(NamedTuple):
 
 Item = Event | Comment | RetryChange | IdChange | EventTooLargeError
 """What :meth:`SSEParser.feed` returns. An :class:`EventTooLargeError` is always last."""
+
+ItemIterator = Iterator[Any]
+"""An iterator over parsed items (:data:`Item`), typed loosely for the hot loop."""
+
+NO_ITEMS: ItemIterator = iter(())
+"""An empty, exhausted iterator of items."""
 
 
 class SSEParser:
@@ -80,7 +95,7 @@ class SSEParser:
             raise ValueError(f"max_event_size must be positive, got {max_event_size}")
         self._max = max_event_size
         self._last_id = last_event_id
-        self._at_start = b""  # bytes seen so far while a BOM is still possible, else None
+        self._at_start: bytes | None = b""  # bytes seen so far while a BOM is still possible, else None
         self._skip_lf = False  # the last chunk ended with CR: a leading LF ends no line
         self._pending: list[bytes] = []  # fragments of an unterminated line
         self._pending_size = 0
@@ -229,9 +244,7 @@ class SSEParser:
                         out.append(IdChange(eid))
                 if data:
                     # "If the data buffer is an empty string, ... return" (no dispatch).
-                    out.append(
-                        _new(Event, (etype or "message", "\n".join(data), eid, last_id))
-                    )
+                    out.append(_new(Event, (etype or "message", "\n".join(data), eid, last_id)))
                     data = []
                 etype = ""
                 eid = None

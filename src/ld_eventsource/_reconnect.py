@@ -64,7 +64,9 @@ class ReconnectPolicy:
                 f"error_strategy must be an ErrorStrategy, not {type(error_strategy).__name__}"
             )
         if last_event_id is not None and not isinstance(last_event_id, str):
-            raise TypeError(f"last_event_id must be a str or None, not {type(last_event_id).__name__}")
+            raise TypeError(
+                f"last_event_id must be a str or None, not {type(last_event_id).__name__}"
+            )
         self._original_delay_strategy = self._delay_strategy = retry_delay_strategy
         self._original_error_strategy = self._error_strategy = error_strategy
         self.last_event_id = last_event_id
@@ -106,7 +108,9 @@ class ReconnectPolicy:
         self._next_delay, self._delay_strategy = self._delay_strategy.apply(self._base_delay)
         decision, self._error_strategy = self._error_strategy.apply(error)
         if error is not None:
-            self._logger.warning("Stream error: %r; next retry delay %.3fs", error, self._next_delay)
+            self._logger.warning(
+                "Stream error: %r; next retry delay %.3fs", error, self._next_delay
+            )
         return decision == ErrorStrategy.CONTINUE
 
     def delay(self) -> float:

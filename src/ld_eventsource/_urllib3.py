@@ -123,7 +123,7 @@ def _chunks(response: urllib3.BaseHTTPResponse, read_timeout: float | None) -> I
             if not chunk:
                 return
             yield chunk
-    except (TimeoutError, socket.timeout, ReadTimeoutError) as e:
+    except (TimeoutError, ReadTimeoutError) as e:
         raise StreamTimeoutError(read_timeout or 0.0) from e
     except ProtocolError as e:
         # urllib3 wraps the reset or truncated body; the cause is more useful.

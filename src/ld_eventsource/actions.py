@@ -31,7 +31,7 @@ class Action:
 # The actions are tuple subclasses: creating one is the bulk of the per-event cost of the
 # client, and a tuple is the cheapest immutable object CPython builds. They still compare
 # only with actions of the same class (see _ActionTuple.__eq__).
-class _ActionTuple(Action, tuple):  # type: ignore[misc]
+class _ActionTuple(Action, tuple[Any, ...]):
     __slots__ = ()
 
     def __eq__(self, other: object) -> bool:
@@ -67,7 +67,7 @@ class Event(_ActionTuple):
         cls,
         event: str = "message",
         data: str = "",
-        id: str | None = None,  # noqa: A002 - the documented parameter name
+        id: str | None = None,
         last_event_id: str | None = None,
     ) -> Event:
         return _new(cls, (event, data, id, last_event_id))

@@ -71,7 +71,8 @@ class CaseInsensitiveHeaders(Mapping[str, Any]):
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Mapping):
             other_items = (
-                other._items if isinstance(other, CaseInsensitiveHeaders)
+                other._items
+                if isinstance(other, CaseInsensitiveHeaders)
                 else CaseInsensitiveHeaders(other)._items
             )
             return {k: v[1] for k, v in self._items.items()} == {

@@ -1,16 +1,25 @@
+# Generated from async_client.py by scripts/unasync.py: edit that file, then run
+# `make unasync`. `make lint` checks that the two are in step.
 """The blocking client, :class:`SSEClient`."""
 
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Iterator
 from types import TracebackType
 from typing import Any, cast
 
 from ld_eventsource._common import check_max_event_size, null_logger, resolve_connect
-from ld_eventsource._parser import DEFAULT_MAX_EVENT_SIZE, IdChange, Item, RetryChange, SSEParser
+from ld_eventsource._parser import (
+    DEFAULT_MAX_EVENT_SIZE,
+    NO_ITEMS,
+    IdChange,
+    ItemIterator,
+    RetryChange,
+    SSEParser,
+)
 from ld_eventsource._reconnect import ReconnectPolicy
+from ld_eventsource._sync_io import Wakeup
 from ld_eventsource.actions import Action, Comment, Event, Fault, Start
 from ld_eventsource.config.connect_strategy import (
     ConnectionClient,
@@ -21,8 +30,6 @@ from ld_eventsource.config.error_strategy import ErrorStrategy
 from ld_eventsource.config.retry_delay_strategy import RetryDelayStrategy
 
 __all__ = ["SSEClient"]
-
-_NO_ITEMS: Iterator[Item] = iter(())
 
 
 class SSEClient:
@@ -84,10 +91,10 @@ class SSEClient:
         self._client: ConnectionClient = strategy.create_client(logger)
         self._conn: ConnectionResult | None = None
         self._parser: SSEParser | None = None
-        self._backlog: Iterator[Item] = _NO_ITEMS  # parsed items not yet handed out
+        self._backlog: ItemIterator = NO_ITEMS  # parsed items not yet handed out
         self._stop_after_interrupt = False
         self._closed = False
-        self._wake = threading.Event()  # set by close(): ends a reconnection delay at once
+        self._wake = Wakeup()  # set by close(): ends a reconnection delay at once
 
     def start(self) -> None:
         """
@@ -101,7 +108,7 @@ class SSEClient:
         :raises RuntimeError: the client was closed
         """
         if self._closed:
-            raise RuntimeError("the SSEClient is closed")
+            raise RuntimeError("the client is closed")
         self._try_start(faults=False)
 
     def close(self) -> None:
@@ -177,7 +184,7 @@ class SSEClient:
 
     def _drop(self) -> None:
         conn, self._conn = self._conn, None
-        self._backlog = _NO_ITEMS
+        self._backlog = NO_ITEMS
         if conn is not None:
             conn.close()
 
@@ -231,15 +238,15 @@ class SSEClient:
                     for item in items:
                         cls = item.__class__
                         if cls is Event:
-                            policy.last_event_id = item[3]  # type: ignore[index]
+                            policy.last_event_id = item[3]
                             yield item
                         elif cls is Comment:
                             if not events_only:
                                 yield item
                         elif cls is RetryChange:
-                            policy.set_retry(item[0])  # type: ignore[index]
+                            policy.set_retry(item[0])
                         elif cls is IdChange:
-                            policy.last_event_id = item[0]  # type: ignore[index]
+                            policy.last_event_id = item[0]
                         else:
                             raise cast(Exception, item)
                         if self._conn is not conn:

@@ -77,8 +77,8 @@ class ConnectStrategy:
             client drops the connection and reports a :class:`.StreamTimeoutError`
         :param max_redirects: how many redirects to follow before failing
         """
-        from ld_eventsource._urllib3 import _HttpConnectStrategy
         from ld_eventsource._http import HttpParams
+        from ld_eventsource._urllib3 import _HttpConnectStrategy
 
         return _HttpConnectStrategy(
             HttpParams.create(

@@ -146,7 +146,10 @@ class _MaxAttemptsErrorStrategy(ErrorStrategy):
     def apply(self, exception: Exception | None) -> tuple[bool, ErrorStrategy]:
         if self._count >= self._max_attempts:
             return (ErrorStrategy.FAIL, self)
-        return (ErrorStrategy.CONTINUE, _MaxAttemptsErrorStrategy(self._max_attempts, self._count + 1))
+        return (
+            ErrorStrategy.CONTINUE,
+            _MaxAttemptsErrorStrategy(self._max_attempts, self._count + 1),
+        )
 
     def __repr__(self) -> str:
         return f"ErrorStrategy.continue_with_max_attempts({self._max_attempts}) after {self._count}"
@@ -163,7 +166,10 @@ class _TimeLimitErrorStrategy(ErrorStrategy):
     def apply(self, exception: Exception | None) -> tuple[bool, ErrorStrategy]:
         now = self._clock()
         if self._started is None:
-            return (ErrorStrategy.CONTINUE, _TimeLimitErrorStrategy(self._max_time, self._clock, now))
+            return (
+                ErrorStrategy.CONTINUE,
+                _TimeLimitErrorStrategy(self._max_time, self._clock, now),
+            )
         if now - self._started < self._max_time:
             return (ErrorStrategy.CONTINUE, self)
         return (ErrorStrategy.FAIL, self)

@@ -84,8 +84,10 @@ class RetryDelayStrategy:
         :param random: a source of floats in ``[0, 1)`` for the jitter (for tests);
             ``random.random`` by default
         """
-        cap = DEFAULT_MAX_DELAY if max_delay is _UNSET else _check_delay(
-            "max_delay", max_delay, allow_none=True
+        cap = (
+            DEFAULT_MAX_DELAY
+            if max_delay is _UNSET
+            else _check_delay("max_delay", max_delay, allow_none=True)
         )
         jitter = DEFAULT_JITTER_MULTIPLIER if jitter_multiplier is _UNSET else jitter_multiplier
         if jitter is not None:

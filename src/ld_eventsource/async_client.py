@@ -1,0 +1,277 @@
+"""The asyncio client, :class:`AsyncSSEClient` (needs the ``async`` extra: aiohttp)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from types import TracebackType
+from typing import Any, cast
+
+from ld_eventsource._async_io import Wakeup
+from ld_eventsource._common import check_max_event_size, null_logger, resolve_connect
+from ld_eventsource._parser import (
+    DEFAULT_MAX_EVENT_SIZE,
+    NO_ITEMS,
+    IdChange,
+    ItemIterator,
+    RetryChange,
+    SSEParser,
+)
+from ld_eventsource._reconnect import ReconnectPolicy
+from ld_eventsource.actions import Action, Comment, Event, Fault, Start
+from ld_eventsource.config.async_connect_strategy import (
+    AsyncConnectionClient,
+    AsyncConnectionResult,
+    AsyncConnectStrategy,
+)
+from ld_eventsource.config.error_strategy import ErrorStrategy
+from ld_eventsource.config.retry_delay_strategy import RetryDelayStrategy
+
+__all__ = ["AsyncSSEClient"]
+
+
+class AsyncSSEClient:
+    """
+    A client for a Server-Sent Events stream, for asyncio.
+
+    Create it, then read :attr:`events` (events only) or :attr:`all` (events, comments,
+    connections and failures). Reading starts the stream; :meth:`start` does it explicitly.
+
+    By default it connects with ``aiohttp`` (see :meth:`.AsyncConnectStrategy.http`). After a
+    failure or the end of the stream, what happens next is up to ``error_strategy``: by
+    default the error is raised (an orderly end of stream just ends the iteration), and reading
+    again reconnects. With a continuing strategy the client reconnects by itself, after a delay
+    that starts at ``initial_retry_delay`` (or the stream's ``retry:``), grows with
+    ``retry_delay_strategy`` and goes back to the start once a connection has stayed up for
+    ``retry_delay_reset_threshold`` seconds. Each reconnection sends ``Last-Event-ID``.
+
+    :param connect: the stream URL, or a :class:`.AsyncConnectStrategy`
+    :param initial_retry_delay: the base delay before reconnecting, in seconds
+    :param retry_delay_strategy: how the delay grows; :meth:`.RetryDelayStrategy.default`
+        (doubling, capped at 30 s, with jitter) if ``None``
+    :param retry_delay_reset_threshold: how long, in seconds, a connection must stay up for
+        the delay and the error strategy to start over
+    :param error_strategy: what to do after a failure; :meth:`.ErrorStrategy.always_fail`
+        if ``None``
+    :param last_event_id: the ``Last-Event-ID`` of the first connection, to resume a stream
+    :param logger: where to log; nothing is logged if ``None``
+    :param url: another name for ``connect``, as some examples write it
+    :param max_event_size: the bound, in bytes, of one event; a larger one ends the
+        connection with :class:`.EventTooLargeError`
+    """
+
+    def __init__(
+        self,
+        connect: str | AsyncConnectStrategy | None = None,
+        initial_retry_delay: float = 1,
+        retry_delay_strategy: RetryDelayStrategy | None = None,
+        retry_delay_reset_threshold: float = 60,
+        error_strategy: ErrorStrategy | None = None,
+        last_event_id: str | None = None,
+        logger: logging.Logger | None = None,
+        *,
+        url: str | AsyncConnectStrategy | None = None,
+        max_event_size: int = DEFAULT_MAX_EVENT_SIZE,
+    ):
+        strategy = resolve_connect(connect, url, AsyncConnectStrategy, AsyncConnectStrategy.http)
+        if logger is None:
+            logger = null_logger()
+        self._logger = logger
+        self._max_event_size = check_max_event_size(max_event_size)
+        self._policy = ReconnectPolicy(
+            initial_retry_delay=initial_retry_delay,
+            retry_delay_strategy=retry_delay_strategy,
+            retry_delay_reset_threshold=retry_delay_reset_threshold,
+            error_strategy=error_strategy,
+            last_event_id=last_event_id,
+            logger=logger,
+        )
+        self._client: AsyncConnectionClient = strategy.create_client(logger)
+        self._conn: AsyncConnectionResult | None = None
+        self._parser: SSEParser | None = None
+        self._backlog: ItemIterator = NO_ITEMS  # parsed items not yet handed out
+        self._stop_after_interrupt = False
+        self._closed = False
+        self._wake = Wakeup()  # set by close(): ends a reconnection delay at once
+
+    async def start(self) -> None:
+        """
+        Connects, unless the stream is already active.
+
+        After a failure it first waits for the retry delay. If the connection fails and the
+        error strategy says to fail, the error is raised (:class:`.HTTPStatusError`,
+        :class:`.HTTPContentTypeError`, or a network error); if it says to continue,
+        ``start()`` keeps trying.
+
+        :raises RuntimeError: the client was closed
+        """
+        if self._closed:
+            raise RuntimeError("the client is closed")
+        await self._try_start(faults=False)
+
+    async def close(self) -> None:
+        """
+        Closes the client for good, and its connection.
+
+        Safe to call from another task: a read pending there returns at once, and the
+        iterators end. Reading afterwards ends at once, never reconnecting.
+        """
+        self._closed = True
+        self._wake.set()
+        await self._drop()
+        await self._client.close()
+
+    async def interrupt(self) -> None:
+        """
+        Drops the current connection, if any, as if the server had ended the stream.
+
+        Unlike :meth:`close`, the client stays usable: reading on (or :meth:`start`)
+        reconnects, after the retry delay, sending ``Last-Event-ID``.
+        """
+        if self._conn is not None:
+            await self._drop()
+            self._stop_after_interrupt = not self._policy.failed(None)
+
+    @property
+    def all(self) -> AsyncIterator[Action]:
+        """
+        Everything the stream does: :class:`.Start` on each connection (with its response
+        headers), :class:`.Event` and :class:`.Comment` as they arrive, :class:`.Fault` with
+        the error on each failure, and ``Fault(None)`` when the server ends the stream.
+
+        Iterating starts or restarts the stream as needed. Breaking out of the loop and
+        iterating again later goes on where it stopped, losing nothing.
+        """
+        return self._read(events_only=False)
+
+    @property
+    def events(self) -> AsyncIterator[Event]:
+        """
+        The events of the stream, as :class:`.Event` objects (nothing else).
+
+        Iterating starts or restarts the stream as needed.
+        """
+        return cast(AsyncIterator[Event], self._read(events_only=True))
+
+    @property
+    def next_retry_delay(self) -> float:
+        """
+        The delay, in seconds, before the next reconnection: 0 until something fails, then
+        the value computed at the last failure.
+        """
+        return self._policy.next_retry_delay
+
+    @property
+    def last_event_id(self) -> str | None:
+        """
+        The id of the last event handed out (or of the last id-only block), as will be sent
+        in ``Last-Event-ID``; the ``last_event_id`` parameter until the stream sets one.
+        """
+        return self._policy.last_event_id
+
+    async def __aenter__(self) -> AsyncSSEClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        self._backlog = NO_ITEMS
+        if conn is not None:
+            await conn.close()
+
+    async def _try_start(self, *, faults: bool) -> Start | Fault | None:
+        policy = self._policy
+        while self._conn is None and not self._closed:
+            delay = policy.delay()
+            if delay > 0:
+                self._logger.info("Will reconnect after delay of %.3fs", delay)
+                if await self._wake.wait(delay):
+                    return None
+            try:
+                conn = await self._client.connect(policy.last_event_id)
+            except Exception as e:
+                if self._closed:
+                    return None
+                if not policy.failed(e):
+                    raise
+                if faults:
+                    return Fault(e)
+                continue
+            if self._closed:
+                await conn.close()
+                return None
+            policy.connected()
+            self._conn = conn
+            self._parser = SSEParser(
+                max_event_size=self._max_event_size, last_event_id=policy.last_event_id
+            )
+            self._stop_after_interrupt = False
+            return Start(conn.headers)
+        return None
+
+    async def _read(self, *, events_only: bool) -> AsyncIterator[Any]:
+        policy = self._policy
+        while not self._closed:
+            conn = self._conn
+            if conn is None:
+                action = await self._try_start(faults=True)
+                if action is None:
+                    continue
+                if not events_only:
+                    yield action
+                continue
+            parser = cast(SSEParser, self._parser)
+            stream = conn.stream
+            items = self._backlog
+            error: Exception | None = None
+            try:
+                while True:
+                    for item in items:
+                        cls = item.__class__
+                        if cls is Event:
+                            policy.last_event_id = item[3]
+                            yield item
+                        elif cls is Comment:
+                            if not events_only:
+                                yield item
+                        elif cls is RetryChange:
+                            policy.set_retry(item[0])
+                        elif cls is IdChange:
+                            policy.last_event_id = item[0]
+                        else:
+                            raise cast(Exception, item)
+                        if self._conn is not conn:
+                            break
+                    else:
+                        chunk = await anext(stream, None)
+                        if chunk is None:
+                            break
+                        items = self._backlog = iter(parser.feed(chunk))
+                        continue
+                    break
+            except Exception as e:
+                error = e
+            if self._closed:
+                return
+            if self._conn is not conn:
+                # interrupt(): the policy has already been told, and a read error is only
+                # the dropped connection.
+                error = None
+                stop = self._stop_after_interrupt
+            else:
+                await self._drop()
+                parser.end()
+                stop = not policy.failed(error)
+            if stop and error is not None:
+                raise error
+            if not events_only:
+                yield Fault(error)
+            if stop:
+                return

@@ -178,7 +178,9 @@ class Fault(_ActionTuple):
         """
         error = self[0]
         if isinstance(error, ExceptionWithHeaders):
-            return error.headers
+            headers = error.headers
+            # Whatever the exception holds, lookups are case-insensitive.
+            return _as_headers(headers) if isinstance(headers, Mapping) else headers
         return None
 
     def __repr__(self) -> str:

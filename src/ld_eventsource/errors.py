@@ -86,6 +86,9 @@ class CaseInsensitiveHeaders(Mapping[str, Any]):
     def __repr__(self) -> str:
         return f"CaseInsensitiveHeaders({dict(self._items.values())!r})"
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (list(self._items.values()),))
+
 
 def _as_headers(headers: Mapping[str, Any] | None) -> CaseInsensitiveHeaders | None:
     if headers is None or isinstance(headers, CaseInsensitiveHeaders):

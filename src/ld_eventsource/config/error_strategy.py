@@ -133,7 +133,7 @@ class _LambdaErrorStrategy(ErrorStrategy):
 
     def apply(self, exception: Exception | None) -> tuple[bool, ErrorStrategy]:
         decision, successor = self._fn(exception)
-        return (decision, successor or self)
+        return (decision, self if successor is None else successor)
 
 
 class _MaxAttemptsErrorStrategy(ErrorStrategy):

@@ -168,4 +168,4 @@ class _LambdaRetryDelayStrategy(RetryDelayStrategy):
 
     def apply(self, base_delay: float) -> tuple[float, RetryDelayStrategy]:
         delay, successor = self._fn(base_delay)
-        return (delay, successor or self)
+        return (delay, self if successor is None else successor)

@@ -209,20 +209,27 @@ class SSEParser:
     def _allowed_prefix(self, complete: bytes) -> int:
         """The length of the longest run of whole events in ``complete`` within the limit."""
         limit = self._max
+        length = len(complete)
         start = -self._event_size  # the event in progress began in an earlier chunk
         pos = 0
         if complete[0] == 10:
             if self._event_size > limit:
                 return 0
-            start = pos = 1
+            pos = 1
+            while pos < length and complete[pos] == 10:  # more blank lines: no event yet
+                pos += 1
+            start = pos
         while True:
             blank = complete.find(b"\n\n", pos)
-            stop = len(complete) if blank < 0 else blank + 1
+            stop = length if blank < 0 else blank + 1
             if stop - start > limit:
                 return max(start, 0)
             if blank < 0:
-                return len(complete)
-            start = pos = blank + 2
+                return length
+            pos = blank + 2
+            while pos < length and complete[pos] == 10:
+                pos += 1
+            start = pos
 
     def _lines(self, complete: bytes) -> list[Item]:
         # Decoding the whole chunk at once gives the same text as decoding line by line:

@@ -1,0 +1,606 @@
+"""
+Throughput of the sans-I/O SSE parser, against the parser of launchdarkly-eventsource 1.7.4.
+
+Usage::
+
+    python bench/parser.py                # full run, median of 5, prints a table
+    python bench/parser.py --quick        # smaller inputs, 1 repeat: a smoke run
+    python bench/parser.py --json out.json
+
+Each (implementation, input) pair runs in its own subprocess: ours under the project's
+``.venv`` (or this interpreter with ``src/`` on the path), the reference under
+``bench/.venvs/ref-1.7.4``, created on first use (the two share the import name
+``ld_eventsource``, so the reference is never installed in the project's venv). A worker is
+this same script run with ``--impl ours`` or ``--impl ref``; it prints one JSON object per
+line on stdout: one when its input is ready, then one per timed run. A run that takes longer
+than ``--budget`` seconds is reported as "> budget" and the worker is killed.
+
+Every run's output is checked (event count, total data length, crc32 of the ids and data,
+and no other items), so a wrong parser shows FAIL rather than a time. The garbage collector
+is off while a run is timed (as in :mod:`timeit`) unless ``--keep-gc`` is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import queue
+import random
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import zlib
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from _common import SRC_DIR, clean_env, ensure_venv, our_python
+
+SCRIPT = Path(__file__).resolve()
+REF_VERSION = "1.7.4"
+REF_VENV = f"ref-{REF_VERSION}"
+REF_PROBE = (
+    "import importlib.metadata as m, ld_eventsource.reader as r; "
+    f"assert m.version('launchdarkly-eventsource') == {REF_VERSION!r}; "
+    "r._BufferedLineReader.lines_from; r._SSEReader"
+)
+CHUNK = 64 * 1024
+SMALL_CHUNK = 1024
+GROUP_LINES = 1000
+READY_TIMEOUT = 300.0  # seconds for a worker to start and build its input
+TARGET_RATIO = 2.0
+
+
+# --- inputs ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scale:
+    small_events: int
+    line_bytes: int
+    many_lines: int
+
+    @property
+    def groups(self) -> int:
+        return self.many_lines // GROUP_LINES
+
+
+FULL = Scale(small_events=200_000, line_bytes=8 * 1024 * 1024, many_lines=200_000)
+QUICK = Scale(small_events=20_000, line_bytes=1024 * 1024, many_lines=20_000)
+
+
+class Digest(NamedTuple):
+    """What a correct parse of an input must produce."""
+
+    events: int
+    data_len: int  # total length of the events' data, in characters
+    crc: int  # crc32 over "<id>\x1f<data>\x1e" of each event, in order
+    others: int = 0  # items that are not events (comments, errors, ...)
+
+
+class _Summer:
+    def __init__(self) -> None:
+        self.events = 0
+        self.data_len = 0
+        self.crc = 0
+
+    def add(self, event_id: str | None, data: str) -> None:
+        self.events += 1
+        self.data_len += len(data)
+        self.crc = zlib.crc32(f"{event_id or ''}\x1f{data}\x1e".encode(), self.crc)
+
+    def digest(self, others: int = 0) -> Digest:
+        return Digest(self.events, self.data_len, self.crc, others)
+
+
+@dataclass(frozen=True)
+class Case:
+    key: str
+    label: str
+    chunks: list[bytes]
+    size: int
+    expect: Digest
+
+
+def _split(data: bytes, size: int) -> list[bytes]:
+    return [data[i : i + size] for i in range(0, len(data), size)]
+
+
+def _small(scale: Scale, crlf: bool) -> tuple[bytes, Digest]:
+    eol = "\r\n" if crlf else "\n"
+    parts: list[str] = []
+    summer = _Summer()
+    for i in range(scale.small_events):
+        on = "true" if i % 2 else "false"
+        data = f'{{"kind":"patch","key":"flag-{i:06d}","version":{i % 1000},"on":{on}}}'
+        parts.append(f"id: {i}{eol}data: {data}{eol}{eol}")
+        summer.add(str(i), data)
+    return "".join(parts).encode(), summer.digest()
+
+
+def _long_line(scale: Scale) -> tuple[bytes, Digest]:
+    alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    table = bytes(alphabet[b % len(alphabet)] for b in range(256))
+    payload = random.Random(8).randbytes(scale.line_bytes).translate(table)
+    summer = _Summer()
+    summer.add(None, payload.decode())
+    return b"data: " + payload + b"\n\n", summer.digest()
+
+
+def _many_lines(scale: Scale, per_event: int) -> tuple[bytes, Digest]:
+    values = [f"{i:08d}" + "x" * 16 for i in range(scale.many_lines)]  # "data: " + 24 = 30 bytes
+    parts: list[str] = []
+    summer = _Summer()
+    for start in range(0, len(values), per_event):
+        group = values[start : start + per_event]
+        parts.extend(f"data: {value}\n" for value in group)
+        parts.append("\n")
+        summer.add(None, "\n".join(group))
+    return "".join(parts).encode(), summer.digest()
+
+
+def labels(scale: Scale) -> dict[str, str]:
+    mib = f"{scale.line_bytes // (1024 * 1024)}MiB"
+    lines = f"{scale.many_lines // 1000}k"
+    return {
+        "small": "small",
+        "line-whole": f"{mib}-line whole",
+        "line-1k": f"{mib}-line 1KiB",
+        "many-lines": f"{lines}-lines",
+        "grouped-lines": f"{scale.groups}x{GROUP_LINES}-lines",
+        "small-crlf": "small-crlf",
+    }
+
+
+CASE_KEYS = ("small", "line-whole", "line-1k", "many-lines", "grouped-lines", "small-crlf")
+
+
+def build_case(key: str, scale: Scale) -> Case:
+    if key in ("small", "small-crlf"):
+        data, expect = _small(scale, crlf=key == "small-crlf")
+        chunks = _split(data, CHUNK)
+    elif key == "line-whole":
+        data, expect = _long_line(scale)
+        chunks = [data]
+    elif key == "line-1k":
+        data, expect = _long_line(scale)
+        chunks = _split(data, SMALL_CHUNK)
+    elif key == "many-lines":
+        data, expect = _many_lines(scale, per_event=scale.many_lines)
+        chunks = _split(data, CHUNK)
+    elif key == "grouped-lines":
+        data, expect = _many_lines(scale, per_event=GROUP_LINES)
+        chunks = _split(data, CHUNK)
+    else:
+        raise ValueError(f"unknown input {key!r}")
+    return Case(key, labels(scale)[key], chunks, len(data), expect)
+
+
+# --- worker: one implementation, timed runs, JSON lines on stdout ---------------------------
+
+Runner = Callable[[list[bytes]], list[Any]]
+
+
+def load_impl(impl: str) -> tuple[Runner, type[Any], dict[str, str]]:
+    """The parse function of ``impl``, its Event class, and where it was imported from."""
+    import importlib.metadata
+    import platform
+
+    if impl == "ours":
+        sys.path.insert(0, str(SRC_DIR))
+        import ld_eventsource
+        from ld_eventsource._parser import SSEParser
+        from ld_eventsource.actions import Event
+
+        origin = Path(ld_eventsource.__file__).resolve()
+        if not origin.is_relative_to(SRC_DIR):
+            raise RuntimeError(f"--impl ours imported ld_eventsource from {origin}, not {SRC_DIR}")
+
+        def run_ours(chunks: list[bytes]) -> list[Any]:
+            parser = SSEParser()
+            feed = parser.feed
+            items: list[Any] = []
+            extend = items.extend
+            for chunk in chunks:
+                extend(feed(chunk))
+            parser.end()
+            return items
+
+        runner: Runner = run_ours
+    elif impl == "ref":
+        from ld_eventsource.reader import (  # type: ignore[import-not-found]
+            _BufferedLineReader,
+            _SSEReader,
+        )
+
+        import ld_eventsource
+        from ld_eventsource.actions import Event
+
+        origin = Path(ld_eventsource.__file__).resolve()
+        version = importlib.metadata.version("launchdarkly-eventsource")
+        if origin.is_relative_to(SRC_DIR) or version != REF_VERSION:
+            raise RuntimeError(f"--impl ref imported ld_eventsource {version} from {origin}")
+
+        def run_ref(chunks: list[bytes]) -> list[Any]:
+            lines = _BufferedLineReader.lines_from(chunks)
+            return list(_SSEReader(lines).events_and_comments())
+
+        runner = run_ref
+    else:
+        raise ValueError(f"unknown implementation {impl!r}")
+    meta = {
+        "impl": impl,
+        "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "executable": sys.executable,
+        "module": str(origin.parent),
+        "version": importlib.metadata.version("launchdarkly-eventsource"),
+    }
+    return runner, Event, meta
+
+
+def digest(items: Iterable[Any], event_class: type[Any]) -> Digest:
+    summer = _Summer()
+    others = 0
+    for item in items:
+        if isinstance(item, event_class):
+            summer.add(item.id, item.data)
+        else:
+            others += 1
+    return summer.digest(others)
+
+
+def emit(obj: dict[str, Any]) -> None:
+    print(json.dumps(obj), flush=True)
+
+
+def worker(impl: str, keys: Sequence[str], repeat: int, scale: Scale, keep_gc: bool) -> None:
+    runner, event_class, meta = load_impl(impl)
+    for key in keys:
+        case = build_case(key, scale)
+        emit({"case": key, "ready": True, "bytes": case.size, "chunks": len(case.chunks), **meta})
+        for index in range(repeat):
+            gc.collect()
+            if not keep_gc:
+                gc.disable()
+            try:
+                start = time.perf_counter()
+                items = runner(case.chunks)
+                seconds = time.perf_counter() - start
+            finally:
+                gc.enable()
+            got = digest(items, event_class)
+            del items
+            emit(
+                {
+                    "case": key,
+                    "run": index,
+                    "seconds": seconds,
+                    "ok": got == case.expect,
+                    "got": got._asdict(),
+                    "expect": case.expect._asdict(),
+                }
+            )
+
+
+# --- driver: subprocesses, budget, table ----------------------------------------------------
+
+
+@dataclass
+class Result:
+    impl: str
+    case: str
+    runs: list[float] = field(default_factory=list)
+    ok: bool = True
+    timed_out: bool = False
+    error: str | None = None
+    mismatch: dict[str, Any] | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def seconds(self) -> float | None:
+        """Median of the runs, or None if no run completed or a run timed out."""
+        if self.timed_out or self.error or not self.runs:
+            return None
+        return statistics.median(self.runs)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "seconds": self.seconds,
+            "runs": self.runs,
+            "ok": self.ok,
+            "timed_out": self.timed_out,
+            "error": self.error,
+            "mismatch": self.mismatch,
+        }
+
+
+def measure(
+    impl: str, python: str, env: dict[str, str], key: str, args: argparse.Namespace
+) -> Result:
+    cmd = [python, str(SCRIPT), "--impl", impl, "--case", key, "--repeat", str(args.repeat)]
+    if args.quick:
+        cmd.append("--quick")
+    if args.keep_gc:
+        cmd.append("--keep-gc")
+    result = Result(impl, key)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, env=env, text=True)
+    assert proc.stdout is not None
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def pump(stream: Iterable[str]) -> None:
+        for line in stream:
+            lines.put(line)
+        lines.put(None)
+
+    threading.Thread(target=pump, args=(proc.stdout,), daemon=True).start()
+
+    def next_message(timeout: float) -> dict[str, Any] | None:
+        line = lines.get(timeout=timeout)
+        return None if line is None else json.loads(line)
+
+    try:
+        message = next_message(READY_TIMEOUT)
+        if message is None:
+            result.error = "worker exited before its input was ready"
+        else:
+            result.meta = message
+            for index in range(args.repeat):
+                message = next_message(args.budget)
+                if message is None:
+                    result.error = f"worker exited during run {index + 1}"
+                    break
+                result.runs.append(message["seconds"])
+                progress(
+                    f"  {impl:4} {key:14} run {index + 1}/{args.repeat}: {message['seconds']:.3f} s"
+                )
+                if not message["ok"]:
+                    result.ok = False
+                    result.mismatch = {"got": message["got"], "expect": message["expect"]}
+                    break
+    except queue.Empty:
+        result.timed_out = True
+        progress(f"  {impl:4} {key:14} run exceeded {args.budget:g} s: stopped")
+        proc.kill()
+    finally:
+        code = proc.wait()
+    if code and not result.timed_out and result.error is None and result.ok:
+        result.error = f"worker exited with status {code}"
+    if result.error:
+        result.ok = False
+    return result
+
+
+def progress(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def rate(value: float) -> str:
+    for limit, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if value >= limit:
+            return f"{value / limit:.2f}{suffix}"
+    return f"{value:.3g}"
+
+
+class Cells(NamedTuple):
+    events_per_s: str
+    mb_per_s: str
+    seconds: str
+
+
+def cells(result: Result, events: int, size: int, budget: float) -> Cells:
+    if not result.ok:
+        return Cells("FAIL", "FAIL", "error" if result.error else "wrong")
+    if result.timed_out:
+        return Cells(f"<{rate(events / budget)}", f"<{size / budget / 1e6:.1f}", f">{budget:g}")
+    seconds = result.seconds
+    assert seconds is not None
+    return Cells(rate(events / seconds), f"{size / seconds / 1e6:.1f}", f"{seconds:.4f}")
+
+
+def time_bound(result: Result, budget: float) -> tuple[float, bool] | None:
+    """(seconds, is a lower bound) of a result, or None if it has no usable time."""
+    if not result.ok:
+        return None
+    if result.timed_out:
+        return budget, True
+    seconds = result.seconds
+    return None if seconds is None else (seconds, False)
+
+
+def ratio(
+    num: tuple[float, bool] | None, den: tuple[float, bool] | None
+) -> tuple[float, str] | None:
+    """num/den as a value and a relation ("=", ">", "?") given possibly-bounded operands."""
+    if num is None or den is None:
+        return None
+    (n, n_lower), (d, d_lower) = num, den
+    if d_lower:
+        return n / d, "?" if n_lower else "<"
+    return n / d, ">" if n_lower else "="
+
+
+def show_ratio(value: tuple[float, str] | None) -> str:
+    if value is None:
+        return "n/a"
+    number, relation = value
+    prefix = {"=": "", ">": "> ", "<": "< ", "?": "~ "}[relation]
+    return f"{prefix}{number:.2f}x"
+
+
+def drive(args: argparse.Namespace) -> int:
+    scale = QUICK if args.quick else FULL
+    names = labels(scale)
+    keys = [k for k in CASE_KEYS if not args.case or k in args.case]
+    ours_python, ours_env = our_python()
+    ref_python = str(ensure_venv(REF_VENV, [f"launchdarkly-eventsource=={REF_VERSION}"], REF_PROBE))
+    ref_env = clean_env()
+
+    results: dict[str, dict[str, Result]] = {}
+    for key in keys:
+        progress(f"{names[key]}:")
+        results[key] = {
+            "ours": measure("ours", ours_python, ours_env, key, args),
+            "ref": measure("ref", ref_python, ref_env, key, args),
+        }
+
+    any_meta = {impl: r.meta for row in results.values() for impl, r in row.items() if r.meta}
+    print()
+    print(
+        f"SSE parser throughput: median of {args.repeat} run(s), "
+        f"gc {'on' if args.keep_gc else 'off'} while timed, budget {args.budget:g} s per run"
+    )
+    for impl in ("ours", "ref"):
+        meta = any_meta.get(impl, {})
+        print(
+            f"  {impl:4} {meta.get('version', '?'):8} {meta.get('python', '?')}  {meta.get('module', '?')}"
+        )
+    print()
+    header = (
+        f"{'input':16} {'MB':>6} {'events':>7} | {'ours ev/s':>9} {'ours MB/s':>9} {'ours s':>8} | "
+        f"{'ref ev/s':>9} {'ref MB/s':>9} {'ref s':>8} | {'speed-up':>9}  target"
+    )
+    print(header)
+    print("-" * len(header))
+
+    checks: list[tuple[str, bool]] = []
+    table: list[dict[str, Any]] = []
+    failed = False
+    for key in keys:
+        ours, ref = results[key]["ours"], results[key]["ref"]
+        first = ours.meta or ref.meta
+        size = int(first.get("bytes", 0))
+        case_events = _expected_events(key, scale)
+        o = cells(ours, case_events, size, args.budget)
+        r = cells(ref, case_events, size, args.budget)
+        speedup = ratio(time_bound(ref, args.budget), time_bound(ours, args.budget))
+        if not ours.ok:
+            verdict, passed = "FAIL (ours)", False
+        elif not ref.ok:
+            verdict, passed = "FAIL (ref)", False
+        elif speedup is not None and speedup[0] > 1 and speedup[1] in ("=", ">"):
+            verdict, passed = "OK", True
+        else:
+            verdict, passed = "MISS", False
+        failed = failed or not (ours.ok and ref.ok)
+        checks.append((f"ours faster than ref on {names[key]}", passed))
+        print(
+            f"{names[key]:16} {size / 1e6:6.1f} {case_events:7} | {o.events_per_s:>9} {o.mb_per_s:>9} {o.seconds:>8} | "
+            f"{r.events_per_s:>9} {r.mb_per_s:>9} {r.seconds:>8} | {show_ratio(speedup):>9}  {verdict}"
+        )
+        table.append(
+            {
+                "key": key,
+                "label": names[key],
+                "bytes": size,
+                "events": case_events,
+                "ours": ours.to_json(),
+                "ref": ref.to_json(),
+                "speedup": None
+                if speedup is None
+                else {"value": speedup[0], "relation": speedup[1]},
+            }
+        )
+    for key in keys:
+        for result in results[key].values():
+            if result.mismatch or result.error:
+                print(f"  {result.impl} {names[key]}: {result.error or result.mismatch}")
+
+    print()
+    derived: list[dict[str, Any]] = []
+    pairs = [
+        ("line-1k", "line-whole", f"{names['line-whole'].split('-')[0]} chunked / whole"),
+        ("many-lines", "grouped-lines", f"{names['many-lines']} / {names['grouped-lines']}"),
+    ]
+    for impl in ("ours", "ref"):
+        for num_key, den_key, title in pairs:
+            if num_key not in results or den_key not in results:
+                continue
+            value = ratio(
+                time_bound(results[num_key][impl], args.budget),
+                time_bound(results[den_key][impl], args.budget),
+            )
+            line = f"{impl:4} {title:32} {show_ratio(value):>9}"
+            if impl == "ours":
+                passed = value is not None and value[1] in ("=", "<") and value[0] <= TARGET_RATIO
+                checks.append((f"ours {title} <= {TARGET_RATIO:g}x", passed))
+                line += f"  (target <= {TARGET_RATIO:g}x)  {'OK' if passed else 'MISS'}"
+            print(line)
+            derived.append(
+                {
+                    "impl": impl,
+                    "title": title,
+                    "value": None if value is None else value[0],
+                    "relation": None if value is None else value[1],
+                }
+            )
+
+    hits = sum(passed for _, passed in checks)
+    print()
+    print(f"targets: {hits}/{len(checks)} OK")
+    for name, passed in checks:
+        if not passed:
+            print(f"  MISS: {name}")
+
+    if args.json:
+        report = {
+            "scale": scale.__dict__,
+            "repeat": args.repeat,
+            "budget_seconds": args.budget,
+            "gc_during_runs": args.keep_gc,
+            "implementations": any_meta,
+            "inputs": table,
+            "ratios": derived,
+            "targets": [{"name": name, "ok": passed} for name, passed in checks],
+        }
+        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+        print(f"wrote {args.json}")
+    return 1 if failed else 0
+
+
+def _expected_events(key: str, scale: Scale) -> int:
+    if key in ("small", "small-crlf"):
+        return scale.small_events
+    if key == "grouped-lines":
+        return scale.groups
+    return 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[1] if __doc__ else None)
+    parser.add_argument(
+        "--impl",
+        choices=("both", "ours", "ref"),
+        default="both",
+        help="both (default): run and compare; ours/ref: be a worker and print JSON lines",
+    )
+    parser.add_argument("--repeat", type=int, default=None, help="timed runs per input (5)")
+    parser.add_argument("--quick", action="store_true", help="smaller inputs, 1 repeat")
+    parser.add_argument("--json", metavar="PATH", help="also write the results to PATH")
+    parser.add_argument(
+        "--budget", type=float, default=60.0, help="seconds allowed for one run (60)"
+    )
+    parser.add_argument(
+        "--case", action="append", choices=CASE_KEYS, help="only this input (repeatable)"
+    )
+    parser.add_argument(
+        "--keep-gc", action="store_true", help="leave the garbage collector on while timing"
+    )
+    args = parser.parse_args(argv)
+    if args.repeat is None:
+        args.repeat = 1 if args.quick else 5
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
+    if args.impl == "both":
+        return drive(args)
+    worker(
+        args.impl, args.case or CASE_KEYS, args.repeat, QUICK if args.quick else FULL, args.keep_gc
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -133,12 +133,22 @@ def _chunks(response: urllib3.BaseHTTPResponse, read_timeout: float | None) -> I
         response.release_conn()
 
 
+def _socket_of(response: urllib3.BaseHTTPResponse) -> socket.socket | None:
+    """The socket under a response, found through http.client's reader when urllib3 has
+    already let go of it (it does for ``Connection: close`` responses)."""
+    sock = getattr(getattr(response, "connection", None), "sock", None)
+    if isinstance(sock, socket.socket):
+        return sock
+    raw = getattr(getattr(getattr(response, "_fp", None), "fp", None), "raw", None)
+    sock = getattr(raw, "_sock", None)
+    return sock if isinstance(sock, socket.socket) else None
+
+
 def _closer(response: urllib3.BaseHTTPResponse, logger: Logger) -> Callable[[], None]:
     def close() -> None:
         # Shut the socket down first: a read blocked in another thread returns at once,
         # and no file descriptor is closed under it.
-        connection = getattr(response, "connection", None)
-        sock = getattr(connection, "sock", None)
+        sock = _socket_of(response)
         if sock is not None:
             try:
                 sock.shutdown(socket.SHUT_RDWR)

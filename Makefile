@@ -28,5 +28,11 @@ format: $(STAMP)
 unasync: $(STAMP)
 	$(BIN)/python scripts/unasync.py
 
+contract-service: $(STAMP)
+	$(BIN)/python contract-tests/sync_service.py 8000
+
+contract-service-async: $(STAMP)
+	$(BIN)/python contract-tests/async_service.py 8001
+
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

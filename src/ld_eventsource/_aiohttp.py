@@ -56,7 +56,8 @@ class _AsyncHttpConnectionClient(AsyncConnectionClient):
             )
         self._read_timeout = timeout.sock_read
         options["timeout"] = timeout
-        options.setdefault("max_redirects", params.max_redirects)
+        # aiohttp counts requests where urllib3 counts redirects followed.
+        options.setdefault("max_redirects", params.max_redirects + 1)
         options.setdefault("allow_redirects", params.max_redirects > 0)
         self._options = options
 
@@ -108,6 +109,7 @@ async def _chunks(
     response: aiohttp.ClientResponse, read_timeout: float | None
 ) -> AsyncIterator[bytes]:
     """The body as it arrives: each read returns what is buffered, never waiting for more."""
+    _fail_reads_when_lost(response)
     readany = response.content.readany
     try:
         while True:
@@ -119,6 +121,31 @@ async def _chunks(
         raise StreamTimeoutError(read_timeout or 0.0) from e
     finally:
         response.close()
+
+
+def _fail_reads_when_lost(response: aiohttp.ClientResponse) -> None:
+    """
+    Makes a pending read fail once the connection is gone.
+
+    When aiohttp's C parser meets broken chunked framing it closes the connection but
+    leaves the body stream open, so a read would wait forever (sock_read does not fire
+    either). One callback per connection closes that gap.
+    """
+    connection = response.connection
+    closed = getattr(getattr(connection, "protocol", None), "closed", None)
+    if not isinstance(closed, asyncio.Future):
+        return
+    content = response.content
+
+    def lost(future: asyncio.Future[None]) -> None:
+        if not future.cancelled():
+            future.exception()  # retrieved, so that asyncio does not log it
+        if not content.is_eof() and content.exception() is None:
+            content.set_exception(
+                aiohttp.ClientPayloadError("connection lost before the end of the response")
+            )
+
+    closed.add_done_callback(lost)
 
 
 def _closer(response: aiohttp.ClientResponse) -> Callable[[], Awaitable[None]]:

@@ -129,8 +129,10 @@ class AsyncSSEClient:
         reconnects, after the retry delay, sending ``Last-Event-ID``.
         """
         if self._conn is not None:
-            await self._drop()
+            # Decided before the connection drops, so that a reader woken by the drop
+            # finds the decision made.
             self._stop_after_interrupt = not self._policy.failed(None)
+            await self._drop()
 
     @property
     def all(self) -> AsyncIterator[Action]:

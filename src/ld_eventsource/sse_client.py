@@ -131,8 +131,10 @@ class SSEClient:
         reconnects, after the retry delay, sending ``Last-Event-ID``.
         """
         if self._conn is not None:
-            self._drop()
+            # Decided before the connection drops, so that a reader woken by the drop
+            # finds the decision made.
             self._stop_after_interrupt = not self._policy.failed(None)
+            self._drop()
 
     @property
     def all(self) -> Iterator[Action]:

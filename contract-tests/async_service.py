@@ -1,0 +1,258 @@
+"""
+The contract-test service of :class:`ld_eventsource.AsyncSSEClient`.
+
+An ``aiohttp.web`` server that the external SSE contract-test harness drives: ``POST /``
+creates a client instance, read by a task of its own that POSTs what the client sees to the
+harness's callback URL (with an ``aiohttp.ClientSession``). The protocol is described in
+``service_common.py``.
+
+Usage: ``python contract-tests/async_service.py PORT`` (0 picks a free port). The service
+listens on the loopback addresses and prints ``Listening on http://localhost:PORT`` once
+ready; ``DELETE /`` (or SIGINT/SIGTERM) stops it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import itertools
+import logging
+import signal
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from ld_eventsource import AsyncSSEClient
+from ld_eventsource.actions import Fault, Start
+from ld_eventsource.config import AsyncConnectStrategy
+from service_common import (
+    CALLBACK_TIMEOUT,
+    STOP_TIMEOUT,
+    InvalidRequestError,
+    StreamParams,
+    bind_listeners,
+    callback_payload,
+    callback_url,
+    capabilities_body,
+    client_options,
+    connect_options,
+    error_message,
+    instance_path,
+    is_shutdown_request,
+    parse_command,
+    parse_stream_params,
+    setup_logging,
+)
+
+_log = logging.getLogger("contract-service.async")
+
+
+class Instance:
+    """
+    One client instance: an :class:`AsyncSSEClient` and the task that reads it and sends the
+    callbacks, one at a time and in order, numbered from 1.
+    """
+
+    def __init__(self, name: str, params: StreamParams, session: aiohttp.ClientSession):
+        self.name = name
+        self.params = params
+        self._session = session
+        self._logger = logging.getLogger(f"contract-service.async.{name}")
+        # May raise TypeError/ValueError for parameters the library rejects (a bad URL...).
+        self.client = AsyncSSEClient(
+            AsyncConnectStrategy.http(params.stream_url, **connect_options(params)),
+            **client_options(params, self._logger),
+        )
+        self._stopped = False
+        self._restart_pending = False
+        self._callbacks = 0
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Starts reading the stream, in the instance's task."""
+        self._logger.info("Starting %r on %s", self.params.tag, self.params.stream_url)
+        self._task = asyncio.create_task(self._run(), name=f"stream-{self.name}")
+
+    async def restart(self) -> None:
+        """
+        Drops the connection; the client reconnects at once (after its retry delay), as if
+        the server had ended the stream.
+        """
+        self._restart_pending = True
+        await self.client.interrupt()
+
+    async def stop(self) -> bool:
+        """
+        Closes the client (and so its connection) and waits for the task to end, cancelling
+        it if it does not within :data:`STOP_TIMEOUT`.
+
+        :return: whether the task ended by itself
+        """
+        self._stopped = True
+        await self.client.close()
+        task = self._task
+        if task is None:
+            return True
+        done, _ = await asyncio.wait({task}, timeout=STOP_TIMEOUT)
+        if done:
+            return True
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        return False
+
+    async def _run(self) -> None:
+        try:
+            async for action in self.client.all:
+                if self._stopped:
+                    break
+                if isinstance(action, Start):
+                    # A new connection: a restart that found none to drop is over too.
+                    self._restart_pending = False
+                    continue
+                if isinstance(action, Fault) and action.error is None and self._restart_pending:
+                    # The connection dropped by a restart command: the client did not see a
+                    # stream failure, the service caused it (the harness expects the next
+                    # message after a restart to be the next event, not an error).
+                    self._restart_pending = False
+                    continue
+                payload = callback_payload(action)
+                if payload is not None:
+                    await self._send(payload)
+                if is_shutdown_request(action):
+                    self._logger.info("The server answered 204: not reconnecting")
+                    # Ends the iteration: the client never reconnects after close().
+                    await self.client.close()
+        except Exception as e:
+            self._logger.exception("The client failed")
+            if not self._stopped:
+                await self._send({"kind": "error", "comment": error_message(e)})
+        finally:
+            await self.client.close()
+            self._logger.info("Stopped")
+
+    async def _send(self, payload: dict[str, Any]) -> None:
+        self._callbacks += 1
+        url = callback_url(self.params.callback_url, self._callbacks)
+        try:
+            async with self._session.post(
+                url, json=payload, timeout=aiohttp.ClientTimeout(total=CALLBACK_TIMEOUT)
+            ) as response:
+                await response.read()
+        except (aiohttp.ClientError, asyncio.TimeoutError) as e:
+            self._logger.warning("Callback %s failed: %r", url, e)
+            return
+        if response.status >= 300:
+            self._logger.warning("Callback %s answered %d", url, response.status)
+
+
+class Service:
+    """The client instances of the service, and the session their callbacks share."""
+
+    def __init__(self) -> None:
+        self.stopping = asyncio.Event()
+        """Set by ``DELETE /`` (or a signal): the process then stops."""
+        self._instances: dict[str, Instance] = {}
+        self._names = itertools.count(1)
+        self._session = aiohttp.ClientSession()
+
+    async def get_status(self, request: web.Request) -> web.Response:
+        """``GET /``: the capabilities."""
+        return web.Response(body=capabilities_body(), content_type="application/json")
+
+    async def delete_service(self, request: web.Request) -> web.Response:
+        """``DELETE /``: stop the service (once this response is sent)."""
+        _log.info("Told to stop")
+        self.stopping.set()
+        return web.Response(status=204)
+
+    async def create(self, request: web.Request) -> web.Response:
+        """``POST /``: create an instance; 201 with its URL in ``Location``."""
+        try:
+            params = parse_stream_params(await request.read())
+            name = str(next(self._names))
+            instance = Instance(name, params, self._session)
+        except (InvalidRequestError, TypeError, ValueError) as e:
+            return web.Response(status=400, text=f"{e}\n")
+        self._instances[name] = instance
+        instance.start()
+        return web.Response(
+            status=201, headers={"Location": f"http://{request.host}{instance_path(name)}"}
+        )
+
+    async def command(self, request: web.Request) -> web.Response:
+        """``POST <instance>``: ``{"command": "restart"}``."""
+        instance = self._instances.get(request.match_info["name"])
+        if instance is None:
+            return web.Response(status=404, text="no such stream\n")
+        try:
+            command = parse_command(await request.read())
+        except InvalidRequestError as e:
+            return web.Response(status=400, text=f"{e}\n")
+        if command != "restart":
+            return web.Response(status=400, text=f"unknown command {command!r}\n")
+        await instance.restart()
+        return web.Response(status=204)
+
+    async def delete(self, request: web.Request) -> web.Response:
+        """``DELETE <instance>``: stop the instance and close its connection."""
+        instance = self._instances.pop(request.match_info["name"], None)
+        if instance is None:
+            return web.Response(status=404, text="no such stream\n")
+        if not await instance.stop():
+            _log.warning("Instance %s did not stop within %ss", instance.name, STOP_TIMEOUT)
+        return web.Response(status=204)
+
+    async def close(self) -> None:
+        """Stops every instance and closes the callback session."""
+        instances = list(self._instances.values())
+        self._instances.clear()
+        await asyncio.gather(*(instance.stop() for instance in instances))
+        await self._session.close()
+
+    def application(self) -> web.Application:
+        """The ``aiohttp.web`` application of the endpoints."""
+        app = web.Application()
+        app.router.add_get("/", self.get_status)
+        app.router.add_delete("/", self.delete_service)
+        app.router.add_post("/", self.create)
+        app.router.add_post(instance_path("{name}"), self.command)
+        app.router.add_delete(instance_path("{name}"), self.delete)
+        return app
+
+
+async def serve(port: int) -> None:
+    """Runs the service on ``port`` (0: a free one) until ``DELETE /`` or a signal."""
+    service = Service()
+    runner = web.AppRunner(service.application(), handle_signals=False)
+    try:
+        await runner.setup()
+        listeners = bind_listeners(port)
+        actual_port = listeners[0].getsockname()[1]
+        for sock in listeners:
+            await web.SockSite(runner, sock).start()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, service.stopping.set)
+        print(f"Listening on http://localhost:{actual_port}", flush=True)
+        await service.stopping.wait()
+        _log.info("Stopping")
+    finally:
+        # The server first, so that the response to DELETE / is sent before the process ends.
+        await runner.cleanup()
+        await service.close()
+
+
+def main() -> None:
+    """The command line: ``async_service.py PORT``."""
+    parser = argparse.ArgumentParser(description="Contract-test service of AsyncSSEClient")
+    parser.add_argument("port", type=int, help="the port to listen on (0: any free port)")
+    args = parser.parse_args()
+    setup_logging()
+    asyncio.run(serve(args.port))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,318 @@
+"""
+What the two contract-test services share: the capabilities, the reading of a create request
+into client arguments, the callback payloads, and the routing of the service's URLs.
+
+``sync_service.py`` (SSEClient) and ``async_service.py`` (AsyncSSEClient) do only the I/O.
+The protocol is the one of the external SSE contract-test harness: the harness creates client
+instances with ``POST /`` and the service reports what each client sees by POSTing JSON to
+``<callbackUrl>/<n>``, with ``n`` counting 1, 2, 3... per instance.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import socket
+from dataclasses import dataclass
+from typing import Any, Final, TypedDict
+
+from ld_eventsource.actions import Action, Comment, Event, Fault
+from ld_eventsource.config.error_strategy import ErrorStrategy
+from ld_eventsource.errors import HTTPStatusError
+
+__all__ = [
+    "CALLBACK_TIMEOUT",
+    "CAPABILITIES",
+    "STOP_TIMEOUT",
+    "ClientOptions",
+    "ConnectOptions",
+    "InvalidRequestError",
+    "StreamParams",
+    "bind_listeners",
+    "callback_payload",
+    "callback_url",
+    "capabilities_body",
+    "client_options",
+    "connect_options",
+    "error_message",
+    "instance_id",
+    "instance_path",
+    "is_shutdown_request",
+    "parse_command",
+    "parse_stream_params",
+    "setup_logging",
+]
+
+CAPABILITIES: Final = (
+    "comments",
+    "headers",
+    "last-event-id",
+    "read-timeout",
+    "bom",
+    "post",
+    "report",
+    "restart",
+    "server-directed-shutdown-request",
+)
+"""The optional features of the protocol that both services implement."""
+
+CALLBACK_TIMEOUT: Final = 10.0
+"""Seconds allowed for one callback POST (connect and response) before it is given up."""
+
+STOP_TIMEOUT: Final = 5.0
+"""Seconds that stopping an instance waits for its thread or task to end."""
+
+_INSTANCE_PREFIX: Final = "/streams/"
+
+_log = logging.getLogger("contract-service")
+
+
+class InvalidRequestError(ValueError):
+    """A request body the service cannot act on: answered with 400 and this message."""
+
+
+@dataclass(frozen=True)
+class StreamParams:
+    """The parameters of one client instance, as given in the create request."""
+
+    stream_url: str
+    callback_url: str
+    tag: str = ""
+    initial_delay: float | None = None
+    """Seconds (``initialDelayMs`` / 1000), or ``None`` for the library default."""
+    read_timeout: float | None = None
+    """Seconds (``readTimeoutMs`` / 1000), or ``None`` for no read timeout."""
+    last_event_id: str | None = None
+    headers: dict[str, str] | None = None
+    method: str = "GET"
+    body: str | None = None
+
+
+class ConnectOptions(TypedDict):
+    """Keyword arguments of ``ConnectStrategy.http`` and ``AsyncConnectStrategy.http``."""
+
+    headers: dict[str, str] | None
+    method: str
+    body: str | None
+    read_timeout: float | None
+
+
+class ClientOptions(TypedDict, total=False):
+    """Keyword arguments of ``SSEClient`` and ``AsyncSSEClient``, besides the strategy."""
+
+    initial_retry_delay: float
+    error_strategy: ErrorStrategy
+    last_event_id: str | None
+    logger: logging.Logger
+
+
+def _load_object(raw: bytes) -> dict[str, Any]:
+    try:
+        value = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise InvalidRequestError(f"the body is not valid JSON: {e}") from None
+    if not isinstance(value, dict):
+        raise InvalidRequestError("the body must be a JSON object")
+    return value
+
+
+def _string(body: dict[str, Any], name: str, *, required: bool = False) -> str | None:
+    value = body.get(name)
+    if value is None:
+        if required:
+            raise InvalidRequestError(f"{name} is required")
+        return None
+    if not isinstance(value, str):
+        raise InvalidRequestError(f"{name} must be a string")
+    if required and not value:
+        raise InvalidRequestError(f"{name} must not be empty")
+    return value
+
+
+def _milliseconds(body: dict[str, Any], name: str, *, positive: bool) -> float | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    # bool is an int in Python, but true/false is not a duration.
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise InvalidRequestError(f"{name} must be a number of milliseconds")
+    if value < 0 or (positive and value == 0):
+        raise InvalidRequestError(f"{name} must be {'positive' if positive else 'non-negative'}")
+    return value / 1000.0
+
+
+def parse_stream_params(raw: bytes) -> StreamParams:
+    """
+    Reads the body of ``POST /``: ``streamUrl`` and ``callbackUrl`` (required), ``tag``,
+    ``initialDelayMs``, ``readTimeoutMs``, ``lastEventId``, ``headers``, ``method``, ``body``.
+    A ``null`` field counts as absent.
+
+    :raises InvalidRequestError: the body is not a JSON object, a required field is missing,
+        or a field has the wrong type
+    """
+    body = _load_object(raw)
+    headers = body.get("headers")
+    if headers is not None:
+        if not isinstance(headers, dict) or not all(
+            isinstance(value, str) for value in headers.values()
+        ):
+            raise InvalidRequestError("headers must be an object of strings")
+        headers = {str(name): value for name, value in headers.items()}
+    method = _string(body, "method") or "GET"
+    return StreamParams(
+        stream_url=_string(body, "streamUrl", required=True) or "",
+        callback_url=_string(body, "callbackUrl", required=True) or "",
+        tag=_string(body, "tag") or "",
+        initial_delay=_milliseconds(body, "initialDelayMs", positive=False),
+        read_timeout=_milliseconds(body, "readTimeoutMs", positive=True),
+        last_event_id=_string(body, "lastEventId"),
+        headers=headers,
+        method=method,
+        body=_string(body, "body"),
+    )
+
+
+def connect_options(params: StreamParams) -> ConnectOptions:
+    """
+    The arguments of the HTTP connect strategy, after the URL. The library sends the body on
+    every connection attempt, and ``Content-Type: text/plain`` with it unless the headers
+    name one.
+    """
+    return ConnectOptions(
+        headers=params.headers,
+        method=params.method,
+        body=params.body,
+        read_timeout=params.read_timeout,
+    )
+
+
+def client_options(params: StreamParams, logger: logging.Logger) -> ClientOptions:
+    """
+    The arguments of the client, after the connect strategy: it reconnects after every
+    failure (the service stops it itself on a 204), starting from the requested delay.
+    """
+    options = ClientOptions(
+        error_strategy=ErrorStrategy.always_continue(),
+        last_event_id=params.last_event_id,
+        logger=logger,
+    )
+    if params.initial_delay is not None:
+        options["initial_retry_delay"] = params.initial_delay
+    return options
+
+
+def parse_command(raw: bytes) -> str:
+    """
+    Reads the body of ``POST <instance>``: ``{"command": "..."}``; returns the command name.
+
+    :raises InvalidRequestError: the body is not a JSON object with a string ``command``
+    """
+    command = _string(_load_object(raw), "command", required=True)
+    return command or ""
+
+
+def error_message(error: Exception | None) -> str:
+    """The text of an ``error`` callback: the exception's message, or what happened."""
+    if error is None:
+        return "the server ended the stream"
+    return str(error) or repr(error)
+
+
+def callback_payload(action: Action) -> dict[str, Any] | None:
+    """
+    The JSON body of the callback that reports ``action``, or ``None`` for an action that is
+    not reported (:class:`.Start`).
+
+    * :class:`.Event` → ``{"kind": "event", "event": {"type", "data", "id"}}``, where ``id``
+      is the last event id of the stream (left out while there is none);
+    * :class:`.Comment` → ``{"kind": "comment", "comment": text}``;
+    * :class:`.Fault` → ``{"kind": "error", "comment": message}``, for every stream failure,
+      the server's end of the stream included. (The services leave out the end caused by
+      their own ``restart`` command: the client saw no failure there.)
+    """
+    if isinstance(action, Event):
+        event: dict[str, str] = {"type": action.event, "data": action.data}
+        if action.last_event_id is not None:
+            event["id"] = action.last_event_id
+        return {"kind": "event", "event": event}
+    if isinstance(action, Comment):
+        return {"kind": "comment", "comment": action.comment}
+    if isinstance(action, Fault):
+        return {"kind": "error", "comment": error_message(action.error)}
+    return None
+
+
+def is_shutdown_request(action: Action) -> bool:
+    """
+    Whether ``action`` is the server's request to stop for good: a 204 response. The service
+    reports it, then stops the instance (capability ``server-directed-shutdown-request``).
+    """
+    if not isinstance(action, Fault):
+        return False
+    error = action.error
+    return isinstance(error, HTTPStatusError) and error.status == 204
+
+
+def callback_url(base: str, number: int) -> str:
+    """The URL of the ``number``-th callback of an instance: ``<base>/<number>``."""
+    return f"{base.rstrip('/')}/{number}"
+
+
+def instance_path(instance: str) -> str:
+    """The path of an instance's resource (the ``Location`` of ``POST /``)."""
+    return f"{_INSTANCE_PREFIX}{instance}"
+
+
+def instance_id(path: str) -> str | None:
+    """The instance named by a request path, or ``None`` if the path names no instance."""
+    path = path.partition("?")[0]
+    if not path.startswith(_INSTANCE_PREFIX):
+        return None
+    instance = path[len(_INSTANCE_PREFIX) :].rstrip("/")
+    return instance if instance and "/" not in instance else None
+
+
+def capabilities_body() -> bytes:
+    """The JSON body of ``GET /``."""
+    return json.dumps({"capabilities": list(CAPABILITIES)}).encode()
+
+
+def bind_listeners(port: int) -> list[socket.socket]:
+    """
+    Listening sockets on the loopback addresses, so that ``http://localhost:PORT`` reaches
+    the service whichever address ``localhost`` resolves to first: 127.0.0.1, and ::1 on
+    the same port when the host has IPv6 (skipped, with a warning, if it cannot be bound).
+
+    :param port: the port; 0 picks a free one (read it from the first socket)
+    :raises OSError: 127.0.0.1 cannot be bound
+    """
+    listeners = [_listen(socket.AF_INET, "127.0.0.1", port)]
+    port = listeners[0].getsockname()[1]
+    if socket.has_ipv6:
+        try:
+            listeners.append(_listen(socket.AF_INET6, "::1", port))
+        except OSError as e:
+            _log.warning("Not listening on [::1]:%d: %s", port, e)
+    return listeners
+
+
+def _listen(family: socket.AddressFamily, host: str, port: int) -> socket.socket:
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.bind((host, port))
+        sock.listen(128)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def setup_logging() -> None:
+    """Logs of the service and of the clients to stderr, one line a record."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )

@@ -1,0 +1,94 @@
+"""What only the async client has: task cancellation, ``async for`` and ``async with``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+
+from ld_eventsource import AsyncSSEClient
+from ld_eventsource.actions import Event
+from tests.sse_server import Conn, SSEServer, sse
+
+
+def hanging_server(gone: threading.Event) -> SSEServer:
+    def handler(conn: Conn) -> None:
+        conn.send_head()
+        conn.send(sse(id="1", data="first"))
+        if conn.wait_client_gone(10):
+            gone.set()
+
+    return SSEServer(handler)
+
+
+def test_cancelling_the_reading_task_closes_the_response() -> None:
+    gone = threading.Event()
+    with hanging_server(gone) as server:
+
+        async def main() -> None:
+            client = AsyncSSEClient(server.url)
+            first = asyncio.Event()
+
+            async def consume() -> None:
+                async for _ in client.events:
+                    first.set()
+
+            task = asyncio.create_task(consume())
+            await asyncio.wait_for(first.wait(), 5)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            # The response is closed by the cancellation itself, before close().
+            assert await asyncio.to_thread(gone.wait, 2)
+            await client.close()
+
+        asyncio.run(main())
+
+
+def test_async_with_closes_after_break() -> None:
+    gone = threading.Event()
+    with hanging_server(gone) as server:
+
+        async def main() -> list[Event]:
+            got = []
+            async with AsyncSSEClient(server.url) as client:
+                async for event in client.events:
+                    got.append(event)
+                    break
+            return got
+
+        assert asyncio.run(main()) == [Event("message", "first", "1", "1")]
+        assert gone.wait(2)
+
+
+def test_close_from_another_task_ends_async_for() -> None:
+    gone = threading.Event()
+    with hanging_server(gone) as server:
+
+        async def main() -> list[Event]:
+            client = AsyncSSEClient(server.url)
+            got = []
+
+            async def close_soon() -> None:
+                await asyncio.sleep(0.2)
+                await client.close()
+
+            closer = asyncio.create_task(close_soon())
+            async for event in client.events:
+                got.append(event)
+            await closer
+            return got
+
+        assert len(asyncio.run(main())) == 1
+        assert gone.wait(2)
+
+
+def test_client_created_outside_a_running_loop() -> None:
+    with SSEServer(lambda conn: conn.send(sse(data="x"))) as server:
+        client = AsyncSSEClient(server.url)
+
+        async def main() -> list[str]:
+            async with client:
+                return [e.data async for e in client.events]
+
+        assert asyncio.run(main()) == ["x"]

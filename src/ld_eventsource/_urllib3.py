@@ -11,6 +11,7 @@ import urllib3
 from urllib3.exceptions import MaxRetryError, ProtocolError, ReadTimeoutError
 from urllib3.util import Retry, Timeout
 
+from ld_eventsource._chunked import ChunkedDecoder, ChunkedEncodingError
 from ld_eventsource._http import DEFAULT_CONNECT_TIMEOUT, HttpParams, check_response
 from ld_eventsource.config.connect_strategy import (
     ConnectionClient,
@@ -111,18 +112,30 @@ def _chunks(response: urllib3.BaseHTTPResponse, read_timeout: float | None) -> I
     """
     encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
     fp = getattr(response, "_fp", None)
-    read1: Callable[[int], bytes]
-    if encoding == "identity" and fp is not None and hasattr(fp, "read1"):
-        # http.client.HTTPResponse.read1 undoes chunked framing itself; it is the bare read.
-        read1 = fp.read1
-    else:
-        read1 = response.read1
+    buffered: Any = getattr(fp, "fp", None)  # http.client's BufferedReader on the socket
     try:
-        while True:
-            chunk = read1(_READ_SIZE)
-            if not chunk:
-                return
-            yield chunk
+        if encoding != "identity" or fp is None or not hasattr(fp, "read1"):
+            # Compressed: urllib3 decodes.
+            yield from _reads(response.read1)
+        elif getattr(fp, "chunked", False) and hasattr(buffered, "read1"):
+            # Chunked: large reads from the socket, framing undone in one pass per read.
+            decoder = ChunkedDecoder()
+            read1 = buffered.read1
+            while True:
+                data = read1(_READ_SIZE)
+                if not data:
+                    raise ChunkedEncodingError("connection closed before the last chunk")
+                payload = decoder.feed(data)
+                if payload:
+                    yield payload
+                if decoder.done:
+                    return
+        elif getattr(fp, "length", None) is None and hasattr(buffered, "read1"):
+            # Close-delimited: the body is whatever comes until the connection closes.
+            yield from _reads(buffered.read1)
+        else:
+            # Content-Length: http.client stops at the end of the body.
+            yield from _reads(fp.read1)
     except (TimeoutError, ReadTimeoutError) as e:
         raise StreamTimeoutError(read_timeout or 0.0) from e
     except ProtocolError as e:
@@ -131,6 +144,14 @@ def _chunks(response: urllib3.BaseHTTPResponse, read_timeout: float | None) -> I
     finally:
         response.close()
         response.release_conn()
+
+
+def _reads(read1: Callable[[int], bytes]) -> Iterator[bytes]:
+    while True:
+        data = read1(_READ_SIZE)
+        if not data:
+            return
+        yield data
 
 
 def _socket_of(response: urllib3.BaseHTTPResponse) -> socket.socket | None:

@@ -1,0 +1,88 @@
+"""
+A sans-I/O decoder of HTTP/1.1 chunked transfer coding (RFC 9112, section 7.1).
+
+The sync transport reads the socket in large pieces and undoes the framing here, so that one
+read of 64 KiB holding hundreds of small chunks (a server that flushes every event) costs one
+call instead of three reads per chunk.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+__all__ = ["ChunkedDecoder", "ChunkedEncodingError"]
+
+_MAX_SIZE_LINE: Final = 4096  # chunk-size line, extensions included
+_HEX: Final = b"0123456789abcdefABCDEF"
+
+
+class ChunkedEncodingError(ValueError):
+    """The response body broke the chunked framing, or ended before its last chunk."""
+
+
+class ChunkedDecoder:
+    """Feed it the body bytes as they arrive; it returns the payload they carry."""
+
+    __slots__ = ("_crlf", "_left", "_line", "done")
+
+    def __init__(self) -> None:
+        self._left = 0  # payload bytes of the current chunk still to come
+        self._crlf = 0  # bytes of the CRLF after the current chunk still to skip
+        self._line = b""  # a chunk-size line cut by the end of a read
+        self.done = False
+        """Whether the last chunk (size 0) has been seen: the body is complete."""
+
+    def feed(self, data: bytes) -> bytes:
+        """The payload in ``data``, joined; raises :class:`ChunkedEncodingError`."""
+        if self.done:
+            return b""
+        if self._line:
+            data = self._line + data
+            self._line = b""
+        out: list[bytes] = []
+        pos = 0
+        end = len(data)
+        left = self._left
+        crlf = self._crlf
+        while pos < end:
+            if left:
+                stop = pos + left
+                if stop >= end:
+                    out.append(data[pos:] if pos else data)
+                    left = stop - end
+                    pos = end
+                    if left:
+                        break
+                else:
+                    out.append(data[pos:stop])
+                    pos = stop
+                    left = 0
+                crlf = 2
+                continue
+            if crlf:
+                # The CRLF that closes a chunk's data.
+                while crlf and pos < end:
+                    if data[pos] not in (13, 10):
+                        raise ChunkedEncodingError("missing CRLF after chunk data")
+                    crlf = 0 if data[pos] == 10 else 1
+                    pos += 1
+                continue
+            eol = data.find(b"\n", pos)
+            if eol < 0:
+                self._line = data[pos:]
+                if len(self._line) > _MAX_SIZE_LINE:
+                    raise ChunkedEncodingError("chunk-size line too long")
+                break
+            head = data[pos:eol].split(b";", 1)[0].strip()
+            pos = eol + 1
+            # chunk-size = 1*HEXDIG: int() alone would also take "0x10", "+5" or "1_0".
+            if not head or len(head) > 16 or head.strip(_HEX):
+                raise ChunkedEncodingError(f"invalid chunk size {head[:20]!r}")
+            size = int(head, 16)
+            if size == 0:
+                self.done = True  # trailers, if any, are of no use to an event stream
+                break
+            left = size
+        self._left = left
+        self._crlf = crlf
+        return out[0] if len(out) == 1 else b"".join(out)

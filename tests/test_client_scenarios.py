@@ -586,3 +586,22 @@ def test_sync_pool_given_is_not_closed() -> None:
         response = pool.request("GET", server.url)
         assert response.status == 200
     pool.clear()
+
+
+def test_one_byte_chunks(driver: Driver) -> None:
+    block = sse(id="é1", event="drip", data="line one\nline two")
+    with SSEServer(events_handler([block[i : i + 1] for i in range(len(block))])) as server:
+        client = driver.client(server.url)
+        events = driver.take_until_end(client, events=True)
+    assert events == [Event("drip", "line one\nline two", "é1", "é1")]
+
+
+def test_ten_mib_event_arrives_intact(driver: Driver) -> None:
+    data = "".join(chr(0x41 + i % 26) for i in range(1024)) * (10 * 1024)
+    block = sse(data=data)
+    pieces = [block[i : i + 65536] for i in range(0, len(block), 65536)]
+    with SSEServer(events_handler(pieces)) as server:
+        client = driver.client(server.url)
+        events = driver.take_until_end(client, events=True)
+    assert len(events) == 1
+    assert events[0].data == data

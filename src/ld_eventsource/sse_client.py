@@ -31,6 +31,15 @@ from ld_eventsource.config.retry_delay_strategy import RetryDelayStrategy
 
 __all__ = ["SSEClient"]
 
+# The strategies are immutable (apply() returns the next one), so every client without its
+# own can share these.
+_DEFAULT_RETRY_DELAY_STRATEGY = RetryDelayStrategy.default()
+_DEFAULT_ERROR_STRATEGY = ErrorStrategy.always_fail()
+
+# What _try_start returns for a connection that nobody will see announced: it saves making a
+# Start, and the connection's headers (which may be built on demand).
+_UNANNOUNCED = Start(None)
+
 
 class SSEClient:
     """
@@ -82,9 +91,13 @@ class SSEClient:
         self._max_event_size = check_max_event_size(max_event_size)
         self._policy = ReconnectPolicy(
             initial_retry_delay=initial_retry_delay,
-            retry_delay_strategy=retry_delay_strategy,
+            retry_delay_strategy=(
+                _DEFAULT_RETRY_DELAY_STRATEGY
+                if retry_delay_strategy is None
+                else retry_delay_strategy
+            ),
             retry_delay_reset_threshold=retry_delay_reset_threshold,
-            error_strategy=error_strategy,
+            error_strategy=_DEFAULT_ERROR_STRATEGY if error_strategy is None else error_strategy,
             last_event_id=last_event_id,
             logger=logger,
         )
@@ -94,7 +107,9 @@ class SSEClient:
         self._backlog: ItemIterator = NO_ITEMS  # parsed items not yet handed out
         self._stop_after_interrupt = False
         self._closed = False
-        self._wake = Wakeup()  # set by close(): ends a reconnection delay at once
+        # Ends a reconnection delay at once when close() sets it; made by the first delay,
+        # as most clients never wait for one.
+        self._wake: Wakeup | None = None
 
     def start(self) -> None:
         """
@@ -109,7 +124,7 @@ class SSEClient:
         """
         if self._closed:
             raise RuntimeError("the client is closed")
-        self._try_start(faults=False)
+        self._try_start(faults=False, announce=False)
 
     def close(self) -> None:
         """
@@ -119,7 +134,9 @@ class SSEClient:
         iterators end. Reading afterwards ends at once, never reconnecting.
         """
         self._closed = True
-        self._wake.set()
+        wake = self._wake
+        if wake is not None:
+            wake.set()
         self._drop()
         self._client.close()
 
@@ -190,13 +207,20 @@ class SSEClient:
         if conn is not None:
             conn.close()
 
-    def _try_start(self, *, faults: bool) -> Start | Fault | None:
+    def _try_start(self, *, faults: bool, announce: bool) -> Start | Fault | None:
         policy = self._policy
         while self._conn is None and not self._closed:
             delay = policy.delay()
             if delay > 0:
                 self._logger.info("Will reconnect after delay of %.3fs", delay)
-                if self._wake.wait(delay):
+                wake = self._wake
+                if wake is None:
+                    wake = self._wake = Wakeup()
+                    # close() sets _closed before it looks for the Wakeup, which exists
+                    # from here on: either it sees this one, or this sees _closed.
+                    if self._closed:
+                        return None
+                if wake.wait(delay):
                     return None
             try:
                 conn = self._client.connect(policy.last_event_id)
@@ -217,7 +241,7 @@ class SSEClient:
                 max_event_size=self._max_event_size, last_event_id=policy.last_event_id
             )
             self._stop_after_interrupt = False
-            return Start(conn.headers)
+            return Start(conn.headers) if announce else _UNANNOUNCED
         return None
 
     def _read(self, *, events_only: bool) -> Iterator[Any]:
@@ -225,11 +249,12 @@ class SSEClient:
         while not self._closed:
             conn = self._conn
             if conn is None:
-                action = self._try_start(faults=True)
+                action = self._try_start(faults=True, announce=not events_only)
                 if action is None:
                     continue
                 if not events_only:
                     yield action
+                del action  # not kept alive for as long as the connection lasts
                 continue
             parser = cast(SSEParser, self._parser)
             stream = conn.stream
@@ -254,10 +279,13 @@ class SSEClient:
                         if self._conn is not conn:
                             break
                     else:
+                        # Nothing handed out is kept alive while waiting for the next chunk.
+                        item = items = self._backlog = NO_ITEMS
                         chunk = next(stream, None)
                         if chunk is None:
                             break
                         items = self._backlog = iter(parser.feed(chunk))
+                        del chunk
                         continue
                     break
             except Exception as e:

@@ -59,8 +59,17 @@ class AsyncConnectStrategy:
         :param headers: extra request headers; or a callable returning them, called before
             every connection attempt
         :param session: an ``aiohttp.ClientSession`` to use; the client never closes a session
-            it was given. Without one the client creates its own (with no limit on connections
-            per host) and closes it in ``close()``.
+            it was given. A stream holds one of the session's connections for as long as it
+            lives, and aiohttp's default connector allows 100 connections in all: with a
+            default session the 101st client would wait, silently, for one of the first 100
+            streams to end. To share one session among many clients, create it without a
+            limit: ``aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0,
+            limit_per_host=0))``. The session's timeout does not apply: each request sets its
+            own (no total timeout, 10 seconds to connect, unless ``aiohttp_request_options``
+            gives a ``timeout``; ``read_timeout`` if set). Without a session the client
+            creates one of its own (its own cookies), on a ``TCPConnector`` without a limit
+            that all such clients in the event loop share, and closes it in ``close()``; the
+            connector closes with the last of them.
         :param aiohttp_request_options: extra keyword arguments for the ``aiohttp`` request,
             such as ``timeout``
         :param query_params: a callable returning query parameters to add to the URL, called

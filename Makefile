@@ -28,6 +28,26 @@ format: $(STAMP)
 unasync: $(STAMP)
 	$(BIN)/python scripts/unasync.py
 
+# Every benchmark, side by side with the reference and the other Python clients; the
+# results (text, JSON, Markdown, a chart) go to bench/results/. About 10 minutes on 2 cores.
+bench: $(STAMP)
+	mkdir -p bench/results
+	status=0; \
+	$(BIN)/python bench/parser.py --json bench/results/parser.json \
+		> bench/results/parser.txt || status=1; cat bench/results/parser.txt; \
+	$(BIN)/python bench/throughput.py --json bench/results/throughput.json \
+		--markdown bench/results/throughput.md --plot bench/results/throughput.png \
+		> bench/results/throughput.txt || status=1; cat bench/results/throughput.txt; \
+	if test -f bench/latency.py; then \
+		$(BIN)/python bench/latency.py --json bench/results/latency.json \
+			> bench/results/latency.txt || status=1; cat bench/results/latency.txt; \
+	fi; \
+	if test -f bench/fanout.py; then \
+		$(BIN)/python bench/fanout.py --json bench/results/fanout.json \
+			> bench/results/fanout.txt || status=1; cat bench/results/fanout.txt; \
+	fi; \
+	exit $$status
+
 contract-service: $(STAMP)
 	$(BIN)/python contract-tests/sync_service.py 8000
 

@@ -145,6 +145,8 @@ def _default_options(
 
 class _AsyncHttpConnectionClient(AsyncConnectionClient):
     # One per AsyncSSEClient, so kept small: what is shared lives in the strategy.
+    __slots__ = ("_connector", "_logger", "_own_session", "_strategy")
+
     def __init__(self, strategy: _AsyncHttpConnectStrategy, logger: Logger):
         self._strategy = strategy
         self._own_session: aiohttp.ClientSession | None = None

@@ -28,7 +28,7 @@ _CONTENT_TYPE = "text/event-stream"
 _FORCED = ("accept", "cache-control")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Request:
     """One connection attempt: what to send."""
 
@@ -38,7 +38,7 @@ class Request:
     body: bytes | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class HttpParams:
     """The validated parameters of an HTTP connect strategy."""
 

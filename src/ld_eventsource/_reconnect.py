@@ -37,6 +37,22 @@ class ReconnectPolicy:
       during an outage the backoff keeps growing up to its cap.
     """
 
+    # One per client: no instance dict.
+    __slots__ = (
+        "_base_delay",
+        "_clock",
+        "_connected_at",
+        "_delay_strategy",
+        "_error_strategy",
+        "_logger",
+        "_lost_at",
+        "_next_delay",
+        "_original_delay_strategy",
+        "_original_error_strategy",
+        "_reset_threshold",
+        "last_event_id",
+    )
+
     def __init__(
         self,
         *,

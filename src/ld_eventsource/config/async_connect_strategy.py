@@ -105,6 +105,10 @@ class AsyncConnectionClient:
     :class:`.AsyncSSEClient`, which uses it for every connection attempt.
     """
 
+    # Empty, so that a subclass may do without an instance dict (subclasses that declare
+    # no __slots__ get one as usual).
+    __slots__ = ()
+
     async def connect(self, last_event_id: str | None) -> AsyncConnectionResult:
         """
         Connects to the stream. Raises an exception if it cannot.

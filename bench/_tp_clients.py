@@ -1,0 +1,329 @@
+"""
+The clients of ``bench/throughput.py``: how each library reads a stream, as its documentation
+shows, plus two plain-Python baselines. Imported by the worker, in the client's own venv; each
+library is imported inside its function, so this module loads anywhere.
+
+Every client is timed the same way: from just before it connects to the end of the stream, with
+the same consumer loop (count the events, crc32 their data in order). A client that reconnects
+by itself when the stream ends is stopped after the expected number of events instead (the
+server would answer its reconnection with 204 anyway).
+"""
+
+from __future__ import annotations
+
+import socket
+import zlib
+from collections.abc import AsyncIterable, Callable, Iterable, Iterator
+from resource import RUSAGE_SELF, getrusage
+from time import perf_counter
+from typing import Any, NamedTuple
+
+READ_SIZE = 65536  # what the naive floor asks of each recv (ours asks http.client the same)
+RAW_READ_SIZE = 256 * 1024
+
+
+class Target(NamedTuple):
+    url: str
+    host: str
+    port: int
+    path: str  # with the query
+    stop_at: int  # the expected number of events
+
+
+class Timing(NamedTuple):
+    wall: float  # seconds from the first event to the end of the stream
+    cpu: float  # user+sys seconds of this process over the same span
+    events: int
+    crc: int
+
+
+def cpu_since(before: Any) -> float:
+    now = getrusage(RUSAGE_SELF)
+    return now.ru_utime - before.ru_utime + now.ru_stime - before.ru_stime
+
+
+def consume(events: Iterable[Any], stop_at: int | None) -> Timing:
+    """The consumer loop of every sync client: count the events and chain crc32 over their
+    ``.data``; the clock starts once the first event is in."""
+    crc32 = zlib.crc32
+    iterator = iter(events)
+    first = next(iterator, None)
+    if first is None:
+        return Timing(0.0, 0.0, 0, 0)
+    start = perf_counter()
+    cpu = getrusage(RUSAGE_SELF)
+    crc = crc32(first.data.encode())
+    count = 1
+    if count != stop_at:
+        for event in iterator:
+            crc = crc32(event.data.encode(), crc)
+            count += 1
+            if count == stop_at:
+                break
+    return Timing(perf_counter() - start, cpu_since(cpu), count, crc)
+
+
+async def aconsume(events: AsyncIterable[Any], stop_at: int | None) -> Timing:
+    """:func:`consume` for async iterables."""
+    crc32 = zlib.crc32
+    iterator = aiter(events)
+    try:
+        first = await anext(iterator)
+    except StopAsyncIteration:
+        return Timing(0.0, 0.0, 0, 0)
+    start = perf_counter()
+    cpu = getrusage(RUSAGE_SELF)
+    crc = crc32(first.data.encode())
+    count = 1
+    if count != stop_at:
+        async for event in iterator:
+            crc = crc32(event.data.encode(), crc)
+            count += 1
+            if count == stop_at:
+                break
+    return Timing(perf_counter() - start, cpu_since(cpu), count, crc)
+
+
+# --- this project and the reference (same code, different venvs) ---------------------------
+
+
+def ld_sync(target: Target) -> Timing:
+    from ld_eventsource import SSEClient
+
+    with SSEClient(target.url) as client:
+        return consume(client.events, None)
+
+
+async def ld_async(target: Target) -> Timing:
+    from ld_eventsource import AsyncSSEClient
+
+    async with AsyncSSEClient(target.url) as client:
+        return await aconsume(client.events, None)
+
+
+# --- peers -------------------------------------------------------------------------------------
+
+
+def httpx_sse_sync(target: Target) -> Timing:
+    import httpx
+    from httpx_sse import connect_sse
+
+    with httpx.Client() as client, connect_sse(client, "GET", target.url) as event_source:
+        return consume(event_source.iter_sse(), None)
+
+
+async def httpx_sse_async(target: Target) -> Timing:
+    import httpx
+    from httpx_sse import aconnect_sse
+
+    async with (
+        httpx.AsyncClient() as client,
+        aconnect_sse(client, "GET", target.url) as event_source,
+    ):
+        return await aconsume(event_source.aiter_sse(), None)
+
+
+def sseclient_py(target: Target) -> Timing:
+    # The README's first example: a urllib3 response, preload_content=False.
+    import sseclient
+    import urllib3
+
+    http = urllib3.PoolManager()
+    response = http.request(
+        "GET", target.url, preload_content=False, headers={"Accept": "text/event-stream"}
+    )
+    client = sseclient.SSEClient(response)
+    try:
+        return consume(client.events(), None)
+    finally:
+        client.close()
+
+
+def requests_sse(target: Target) -> Timing:
+    from requests_sse import EventSource
+
+    with EventSource(target.url) as event_source:
+        return consume(event_source, target.stop_at)  # reconnects at the end of a stream
+
+
+async def aiohttp_sse_client2(target: Target) -> Timing:
+    from aiohttp_sse_client2 import client as sse_client
+
+    async with sse_client.EventSource(target.url) as event_source:
+        return await aconsume(event_source, target.stop_at)  # reconnects at the end
+
+
+# --- baselines ---------------------------------------------------------------------------------
+
+
+def _connect(target: Target) -> tuple[socket.socket, bytes, bytes]:
+    """Connects, sends the request, and reads up to the end of the response head; returns the
+    socket, the head in lower case and the body bytes read with it."""
+    sock = socket.create_connection((target.host, target.port))
+    sock.sendall(
+        f"GET {target.path} HTTP/1.1\r\nHost: {target.host}:{target.port}\r\n"
+        "Accept: text/event-stream\r\nCache-Control: no-cache\r\n\r\n".encode()
+    )
+    head = b""
+    while (end := head.find(b"\r\n\r\n")) < 0:
+        more = sock.recv(READ_SIZE)
+        if not more:
+            raise ConnectionError("closed before the end of the response head")
+        head += more
+    return sock, head[:end].lower(), head[end + 4 :]
+
+
+def raw_socket(target: Target) -> tuple[int, Timing]:
+    """The I/O limit: the request, then ``recv_into`` a 256 KiB buffer until the server closes.
+    Returns the number of bytes of the whole response (the head included), and the time from
+    the first read."""
+    sock = socket.create_connection((target.host, target.port))
+    with sock:
+        sock.sendall(
+            f"GET {target.path} HTTP/1.1\r\nHost: {target.host}:{target.port}\r\n\r\n".encode()
+        )
+        buffer = bytearray(RAW_READ_SIZE)
+        recv_into = sock.recv_into
+        total = recv_into(buffer)  # the clock starts at the first bytes, as for the others
+        start = perf_counter()
+        cpu = getrusage(RUSAGE_SELF)
+        while n := recv_into(buffer):
+            total += n
+    return total, Timing(perf_counter() - start, cpu_since(cpu), 0, 0)
+
+
+def _dechunk(first: bytes, recv: Callable[[int], bytes]) -> Iterator[bytes]:
+    """
+    The body of a chunked response, one ``bytes`` per ``recv``: the payload bytes of every
+    chunk (or part of a chunk) that the read completed, joined. Chunk extensions and trailers
+    are not supported (the load server sends neither).
+    """
+    remaining = 0  # payload bytes left in the current chunk
+    skip = 0  # bytes of the CRLF after a chunk still to skip
+    carry = b""  # an incomplete size line
+    data = first
+    while True:
+        if carry:
+            data = carry + data
+            carry = b""
+        parts: list[bytes] = []
+        pos = 0
+        size = len(data)
+        while pos < size:
+            if remaining:
+                stop = min(pos + remaining, size)
+                parts.append(data[pos:stop])
+                remaining -= stop - pos
+                pos = stop
+            elif skip:
+                step = min(skip, size - pos)
+                skip -= step
+                pos += step
+            else:
+                eol = data.find(b"\r\n", pos)
+                if eol < 0:
+                    carry = data[pos:]
+                    break
+                length = int(data[pos:eol], 16)
+                pos = eol + 2
+                if length == 0:
+                    if parts:
+                        yield b"".join(parts)
+                    return
+                remaining = length
+                skip = 2
+        if parts:
+            yield b"".join(parts)
+        data = recv(READ_SIZE)
+        if not data:
+            raise ConnectionError("closed inside a chunked body")
+
+
+def _until_close(first: bytes, recv: Callable[[int], bytes]) -> Iterator[bytes]:
+    if first:
+        yield first
+    while data := recv(READ_SIZE):
+        yield data
+
+
+def _naive_events(bodies: Iterable[bytes]) -> Iterator[tuple[str, str, str | None]]:
+    """
+    The naive SSE parser: normalise CRLF to LF, split the buffer on blank lines (the part after
+    the last one is kept for the next read), and for each block decode it, split it into lines,
+    ``partition(":")`` each, drop one leading space from the value, and keep ``data``,
+    ``event`` and ``id``; a block with data becomes an ``(event, data, id)`` tuple. No comments,
+    no ``retry``, no bare-CR line ends, no size bound, no BOM; the kept tail is concatenated
+    with each new read (so an event that spans many reads is copied that many times).
+    """
+    rest = b""
+    for body in bodies:
+        data = rest + body if rest else body
+        if b"\r" in data:
+            data = data.replace(b"\r\n", b"\n")
+        blocks = data.split(b"\n\n")
+        rest = blocks.pop()
+        for block in blocks:
+            if not block:
+                continue
+            etype = "message"
+            eid = None
+            lines = []
+            for line in block.decode().split("\n"):
+                name, _, value = line.partition(":")
+                if value[:1] == " ":
+                    value = value[1:]
+                if name == "data":
+                    lines.append(value)
+                elif name == "event":
+                    etype = value
+                elif name == "id":
+                    eid = value
+            if lines:
+                yield (etype, "\n".join(lines), eid)
+
+
+def naive_floor(target: Target) -> Timing:
+    """The naive parser floor: a raw socket, the HTTP framing handled by hand (the status
+    line is not even checked, only whether the head says ``chunked``), :func:`_naive_events`,
+    and the same consumer loop as every client (inlined: a tuple has no ``.data``)."""
+    sock, head, first = _connect(target)
+    with sock:
+        chunked = b"transfer-encoding: chunked" in head
+        bodies = (_dechunk if chunked else _until_close)(first, sock.recv)
+        crc32 = zlib.crc32
+        iterator = _naive_events(bodies)
+        event = next(iterator, None)
+        if event is None:
+            return Timing(0.0, 0.0, 0, 0)
+        start = perf_counter()
+        cpu = getrusage(RUSAGE_SELF)
+        crc = crc32(event[1].encode())
+        count = 1
+        for event in iterator:
+            crc = crc32(event[1].encode(), crc)
+            count += 1
+    return Timing(perf_counter() - start, cpu_since(cpu), count, crc)
+
+
+def run(name: str, target: Target) -> Timing:
+    """Runs client ``name`` on ``target``: (events, crc32 of their data)."""
+    sync, is_async = CLIENTS[name]
+    if is_async:
+        import asyncio
+
+        return asyncio.run(sync(target))
+    return sync(target)
+
+
+CLIENTS: dict[str, tuple[Callable[[Target], Any], bool]] = {
+    "ours-sync": (ld_sync, False),
+    "ours-async": (ld_async, True),
+    "ref-sync": (ld_sync, False),
+    "ref-async": (ld_async, True),
+    "httpx-sse-sync": (httpx_sse_sync, False),
+    "httpx-sse-async": (httpx_sse_async, True),
+    "sseclient-py": (sseclient_py, False),
+    "requests-sse": (requests_sse, False),
+    "aiohttp-sse-client2": (aiohttp_sse_client2, True),
+    "naive-floor": (naive_floor, False),
+}

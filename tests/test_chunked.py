@@ -76,3 +76,10 @@ def test_endless_size_line_is_bounded() -> None:
     with pytest.raises(ChunkedEncodingError, match="too long"):
         for _ in range(10):
             decoder.feed(b"1" * 1000)
+
+
+def test_size_line_at_the_start_of_a_read_after_a_cr() -> None:
+    decoder = ChunkedDecoder()
+    assert decoder.feed(b"3\r\nabc\r") == b"abc"
+    with pytest.raises(ChunkedEncodingError):
+        decoder.feed(b"\n\nx\r")

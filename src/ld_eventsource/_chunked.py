@@ -53,14 +53,19 @@ class ChunkedDecoder:
                     pos = end
                     if left:
                         break
+                    crlf = 2
+                    continue
+                out.append(data[pos:stop])
+                left = 0
+                if data.startswith(b"\r\n", stop):  # the usual case, in one step
+                    pos = stop + 2
+                    crlf = 0
                 else:
-                    out.append(data[pos:stop])
                     pos = stop
-                    left = 0
-                crlf = 2
-                continue
+                    crlf = 2
+                    continue
             if crlf:
-                # The CRLF that closes a chunk's data.
+                # The CRLF that closes a chunk's data (a bare LF is tolerated).
                 while crlf and pos < end:
                     if data[pos] not in (13, 10):
                         raise ChunkedEncodingError("missing CRLF after chunk data")
@@ -73,12 +78,20 @@ class ChunkedDecoder:
                 if len(self._line) > _MAX_SIZE_LINE:
                     raise ChunkedEncodingError("chunk-size line too long")
                 break
-            head = data[pos:eol].split(b";", 1)[0].strip()
+            head = data[pos : eol - 1] if eol > pos and data[eol - 1] == 13 else data[pos:eol]
             pos = eol + 1
-            # chunk-size = 1*HEXDIG: int() alone would also take "0x10", "+5" or "1_0".
-            if not head or len(head) > 16 or head.strip(_HEX):
-                raise ChunkedEncodingError(f"invalid chunk size {head[:20]!r}")
-            size = int(head, 16)
+            try:
+                # chunk-size = 1*HEXDIG; int() alone would also take "0x10", "+5", "1_0"
+                # or spaces, hence the check of what it parsed.
+                size = int(head, 16)
+                if size < 0 or len(head) > 16 or head.strip(_HEX):
+                    raise ValueError
+            except ValueError:
+                # chunk-ext: ";name=value" after the size, with optional whitespace.
+                head = head.split(b";", 1)[0].strip()
+                if not head or len(head) > 16 or head.strip(_HEX):
+                    raise ChunkedEncodingError(f"invalid chunk size {head[:20]!r}") from None
+                size = int(head, 16)
             if size == 0:
                 self.done = True  # trailers, if any, are of no use to an event stream
                 break

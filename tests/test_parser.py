@@ -327,9 +327,9 @@ EDGE_CASES = [
     Case("retry-no-space", b"retry:0\n", [R(0)]),
     Case("retry-leading-zeros", b"retry: 007\n", [R(7)]),
     Case(
-        "retry-huge",
+        "retry-huge-clamped",
         b"retry: 123456789012345678901234567890\n",
-        [R(123456789012345678901234567890)],
+        [R(2**31 - 1)],
     ),
     Case("retry-in-block-dispatches-nothing", b"retry: 5\n\n", [R(5)]),
     Case("retry-inside-event", b"data: a\nretry: 5\n\n", [R(5), E("a")]),
@@ -705,8 +705,9 @@ def reference(
             # "If the field value consists of only ASCII digits, then interpret the field
             # value as an integer in base ten, and set the event stream's reconnection time
             # to that integer. Otherwise, ignore the field."
+            # This library clamps the value to 2**31 - 1 ms (about 24.8 days).
             if value and all(c in "0123456789" for c in value):
-                out.append(("RetryChange", int(value)))
+                out.append(("RetryChange", min(int(value.lstrip("0") or "0"), 2**31 - 1)))
         # "Otherwise The field is ignored."
     if max_event_size is not None and event_size + len(raw_rest) > max_event_size:
         return too_large()
@@ -1006,3 +1007,12 @@ def test_arbitrary_bytes_never_raise(
     if limit >= 8:
         expected = [E("x", last=parser.last_event_id)] if error is None else [error]
         assert parser.feed(b"\n\ndata:x\n\n") == expected
+
+
+def test_huge_retry_values_are_clamped_not_raised() -> None:
+    from ld_eventsource._parser import MAX_RETRY_MS
+
+    parser = SSEParser()
+    items = parser.feed(b"retry: " + b"9" * 5000 + b"\nretry: 2147483648\nretry: 2147483647\n\n")
+    assert items == [RetryChange(MAX_RETRY_MS)] * 3
+    assert parser.feed(b"retry: " + b"0" * 5000 + b"7\n") == [RetryChange(7)]

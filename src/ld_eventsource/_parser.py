@@ -7,8 +7,13 @@ there. It knows nothing of sockets: :meth:`SSEParser.feed` takes whatever bytes 
 returns what became complete, :meth:`SSEParser.end` marks the end of one stream.
 
 Cost is linear in the input however it is chunked: an unterminated line is kept as a list of
-fragments joined once when it ends, data lines are joined once per event, and the bytes of a
-chunk are decoded and split in one pass each.
+fragments joined once when it ends, data lines are joined once per event (in pieces first if
+there are very many, to keep few objects), and the bytes of a chunk are decoded and split in
+one pass each. The time goes into the loop over lines, where ``data:``, ``id:`` and
+``event:`` with one space, the usual forms, are recognised first, with one
+``str.removeprefix`` each. A long line (more than a few KiB) is parsed on its own, its field
+name as bytes, so that its bytes are copied once or twice (joined if they came in several
+chunks, then decoded) rather than three or four times.
 """
 
 from __future__ import annotations
@@ -33,6 +38,10 @@ DEFAULT_MAX_EVENT_SIZE: Final = 16 * 1024 * 1024
 """The default bound, in bytes, of one event (or one unterminated line): 16 MiB."""
 
 _BOM: Final = b"\xef\xbb\xbf"
+_LONG: Final = 4096
+"""Bytes past which a line, or part of a chunk, is decoded in place rather than copied first."""
+_PIECES: Final = 256
+"""Data lines an event may hold as separate strings between chunks; past that, they are joined."""
 _new = tuple.__new__
 
 
@@ -58,6 +67,24 @@ NO_ITEMS: ItemIterator = iter(())
 """An empty, exhausted iterator of items."""
 
 
+def _decode(buffer: bytes, start: int, stop: int) -> str:
+    """``buffer[start:stop]`` decoded; a long part is not copied first."""
+    if stop - start <= _LONG:
+        return buffer[start:stop].decode("utf-8", "replace")
+    return str(memoryview(buffer)[start:stop], "utf-8", "replace")
+
+
+MAX_RETRY_MS: Final = 2**31 - 1
+"""The largest ``retry:`` value used (about 24.8 days); a larger one is clamped to it."""
+
+
+def _retry_ms(digits: str) -> int:
+    # Clamped, and never converted when it has too many digits to be meaningful (int() of
+    # over 4,300 digits raises, and a delay of centuries overflows the timers).
+    digits = digits.lstrip("0")
+    return min(int(digits or "0"), MAX_RETRY_MS) if len(digits) <= 10 else MAX_RETRY_MS
+
+
 class SSEParser:
     """
     Incremental parser of one event stream (one HTTP response body).
@@ -78,6 +105,7 @@ class SSEParser:
         "_event_size",
         "_failed",
         "_id",
+        "_joined",
         "_last_id",
         "_max",
         "_pending",
@@ -95,16 +123,18 @@ class SSEParser:
             raise ValueError(f"max_event_size must be positive, got {max_event_size}")
         self._max = max_event_size
         self._last_id = last_event_id
-        self._at_start: bytes | None = b""  # bytes seen so far while a BOM is still possible, else None
+        # The bytes seen so far while a BOM is still possible, else None.
+        self._at_start: bytes | None = b""
         self._skip_lf = False  # the last chunk ended with CR: a leading LF ends no line
         self._pending: list[bytes] = []  # fragments of an unterminated line
         self._pending_size = 0
         self._event_size = 0  # bytes of complete lines since the last blank line
         self._failed: EventTooLargeError | None = None
         # The event being assembled ("data buffer", "event type buffer", and the value of
-        # this block's own id: field, if any).
+        # this block's own id: field, if any). The type is kept as it will be dispatched.
         self._data: list[str] = []
-        self._type = ""
+        self._joined = 0  # the leading items of _data that are already several lines joined
+        self._type = "message"
         self._id: str | None = None
 
     @property
@@ -140,49 +170,76 @@ class SSEParser:
                 data = data[1:]
                 if not data:
                     return []
-        if b"\r" in data:
+
+        # (find() rather than "in": on bytes, "in" first tries its operand as an int.)
+        first = data.find(b"\n")
+        if data.find(b"\r") >= 0:
             # "Lines must be separated by either a U+000D CARRIAGE RETURN U+000A LINE FEED
             # (CRLF) character pair, a single U+000A LINE FEED (LF) character, or a single
             # U+000D CARRIAGE RETURN (CR) character."
             self._skip_lf = data[-1] == 13
-            data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-
-        end = data.rfind(b"\n") + 1
-        if not end:
+            data = data.replace(b"\r\n", b"\n")
+            if data.find(b"\r") >= 0:
+                data = data.replace(b"\r", b"\n")
+            first = data.find(b"\n")
+        elif first < 0:
+            # No line ends in this chunk: the cheapest path, taken by the chunks of a long line.
             self._pending.append(data)
-            self._pending_size += len(data)
-            if self._event_size + self._pending_size > self._max:
+            size = self._pending_size + len(data)
+            self._pending_size = size
+            if self._event_size + size > self._max:
                 return self._fail([])
             return []
-        if self._pending:
-            self._pending.append(data[:end])
-            complete = b"".join(self._pending)
+
+        # The complete lines are data[:end]; the first of them ends the pending line, if any.
+        end = data.rfind(b"\n") + 1
+        pending = self._pending
+        size = self._event_size + self._pending_size + end
+        if size > self._max:
+            return self._near_limit(data, end)
+        # Decoding the lines at once gives the same text as decoding them one by one: LF
+        # never occurs inside a UTF-8 sequence, and invalid bytes become U+FFFD either way.
+        # The first line is parsed on its own if it is long or ends a pending line (unless
+        # all is short): its value is decoded straight from the bytes, and neither the line
+        # nor the rest of the chunk is copied for it.
+        out: list[Item] = []
+        start = 0
+        if pending:
+            if size - self._event_size <= _LONG:
+                pending.append(data[: end - 1])
+                self._lines(b"".join(pending).decode("utf-8", "replace").split("\n"), out)
+                start = end
+            else:
+                pending.append(data[:first])
+                line = b"".join(pending)
+                self._line(line, len(line), out)
+                start = first + 1
+        elif first > _LONG:
+            self._line(data, first, out)
+            start = first + 1
+        if start < end:
+            self._lines(_decode(data, start, end - 1).split("\n"), out)
+
+        # The size of the event in progress: the bytes after the last blank line, or all of
+        # the complete lines added to it if there is none.
+        blank = data.rfind(b"\n\n", 0, end)
+        if blank >= 0:
+            tail = end - blank - 2
+        elif data[0] == 10 and not pending:  # the chunk opens with a blank line
+            tail = end - 1
         else:
-            complete = data[:end] if end < len(data) else data
+            tail = size
+        self._event_size = tail
         if end < len(data):
             self._pending = [data[end:]]
             self._pending_size = len(data) - end
-        else:
+            tail += len(data) - end
+        elif pending:
             self._pending = []
             self._pending_size = 0
-
-        # The size of the event in progress after this chunk: the bytes after the last blank
-        # line, or everything since the last one if this chunk has none.
-        size = len(complete)
-        blank = complete.rfind(b"\n\n")
-        if blank >= 0:
-            tail = size - blank - 2
-        elif complete[0] == 10:  # the chunk opens with a blank line
-            tail = size - 1
-        else:
-            tail = self._event_size + size
-        if self._event_size + size > self._max and self._oversized(complete):
-            return self._fail(self._lines(complete[: self._allowed_prefix(complete)]))
-        self._event_size = tail
-        items = self._lines(complete)
-        if tail + self._pending_size > self._max:
-            return self._fail(items)
-        return items
+        if tail > self._max:
+            return self._fail(out)
+        return out
 
     def end(self) -> None:
         """
@@ -194,7 +251,8 @@ class SSEParser:
         self._pending_size = 0
         self._event_size = 0
         self._data = []
-        self._type = ""
+        self._joined = 0
+        self._type = "message"
         self._id = None
 
     def _fail(self, items: list[Item]) -> list[Item]:
@@ -203,8 +261,35 @@ class SSEParser:
         items.append(self._failed)
         return items
 
-    def _oversized(self, complete: bytes) -> bool:
-        return self._allowed_prefix(complete) < len(complete)
+    def _near_limit(self, data: bytes, end: int) -> list[Item]:
+        """
+        :meth:`feed` for a chunk whose complete lines might take an event over the limit:
+        the events are measured one by one, and only those within it are parsed.
+        """
+        pending = self._pending
+        pending.append(data[:end])
+        complete = b"".join(pending)
+        self._pending = [data[end:]] if end < len(data) else []
+        self._pending_size = len(data) - end
+        size = len(complete)
+        blank = complete.rfind(b"\n\n")
+        if blank >= 0:
+            tail = size - blank - 2
+        elif complete[0] == 10:  # the chunk opens with a blank line
+            tail = size - 1
+        else:
+            tail = self._event_size + size
+        out: list[Item] = []
+        allowed = self._allowed_prefix(complete)
+        if allowed < size:
+            if allowed:
+                self._lines(complete[: allowed - 1].decode("utf-8", "replace").split("\n"), out)
+            return self._fail(out)
+        self._event_size = tail
+        self._lines(complete[:-1].decode("utf-8", "replace").split("\n"), out)
+        if tail + self._pending_size > self._max:
+            return self._fail(out)
+        return out
 
     def _allowed_prefix(self, complete: bytes) -> int:
         """The length of the longest run of whole events in ``complete`` within the limit."""
@@ -231,36 +316,108 @@ class SSEParser:
                 pos += 1
             start = pos
 
-    def _lines(self, complete: bytes) -> list[Item]:
-        # Decoding the whole chunk at once gives the same text as decoding line by line:
-        # LF never occurs inside a UTF-8 sequence, and invalid bytes become U+FFFD either way.
-        lines = complete.decode("utf-8", "replace").split("\n")
-        lines.pop()  # "complete" ends with LF: the last element is empty
-        out: list[Item] = []
-        data = self._data
+    def _line(self, line: bytes, stop: int, out: list[Item]) -> None:
+        """
+        Processes one complete line that is not blank, ``line[:stop]``, with the field name
+        compared as bytes and only the value decoded, in place. (A field name decodes to one
+        of the known names exactly when its bytes are that name in ASCII, and a colon never
+        occurs inside a UTF-8 sequence, so this is the same as decoding the line first.)
+        """
+        colon = line.find(b":", 0, stop)
+        if colon == 0:
+            # "If the line starts with a U+003A COLON character (:) Ignore the line."
+            # Reported as a comment, without the colon.
+            out.append(_new(Comment, (_decode(line, 1, stop),)))
+            return
+        # The field name, but no more than six bytes: every known name is shorter.
+        field = line[: min(stop if colon < 0 else colon, 6)]
+        if field not in (b"data", b"event", b"id", b"retry"):
+            return  # "Otherwise: The field is ignored."
+        if colon < 0:
+            # "the whole line as the field name, and the empty string as the field value"
+            value = ""
+        else:
+            # "If value starts with a U+0020 SPACE character, remove it from value."
+            colon += 2 if line.startswith(b" ", colon + 1, stop) else 1
+            value = _decode(line, colon, stop)
+        if field == b"data":
+            self._data.append(value)
+        elif field == b"event":
+            self._type = value or "message"
+        elif field == b"id":
+            if "\x00" not in value:
+                self._id = value
+        elif field == b"retry":
+            if value.isdigit() and value.isascii():
+                out.append(_new(RetryChange, (_retry_ms(value),)))
+
+    def _lines(self, lines: list[str], out: list[Item]) -> None:
+        """Processes complete lines, in order, appending what they complete to ``out``."""
+        append = out.append
+        # The data buffer, as its first line (None: empty) and, once there are several,
+        # the list of all of them. "Append the field value to the data buffer, then append
+        # a single U+000A LINE FEED (LF) character" and, at dispatch, "If the data buffer's
+        # last character is a U+000A LINE FEED (LF) character, then remove the last
+        # character": the lines joined with LF, once per event.
+        buffered = self._data
+        data = buffered[0] if buffered else None
+        more = buffered if len(buffered) > 1 else None
+        joined = self._joined
         etype = self._type
         eid = self._id
         last_id = self._last_id
         for line in lines:
             if not line:
-                # Dispatch. "Set the last event ID string of the event source to the value
-                # of the last event ID buffer" comes first, data or not.
-                if eid is not None:
+                # "If the line is empty (a blank line) Dispatch the event". "Set the last
+                # event ID string of the event source to the value of the last event ID
+                # buffer" comes first, data or not.
+                if data is not None:
+                    if more is not None:
+                        data = "\n".join(more)
+                        more = None
+                    if eid is not None:
+                        last_id = eid
+                    append(_new(Event, (etype, data, eid, last_id)))
+                    data = None
+                    joined = 0
+                elif eid is not None:
+                    # "If the data buffer is an empty string, ... return" (no event).
                     last_id = eid
-                    if not data:
-                        out.append(IdChange(eid))
-                if data:
-                    # "If the data buffer is an empty string, ... return" (no dispatch).
-                    out.append(_new(Event, (etype or "message", "\n".join(data), eid, last_id)))
-                    data = []
-                etype = ""
+                    append(_new(IdChange, (eid,)))
+                etype = "message"
                 eid = None
                 continue
+            # The usual forms first, a known name and one space after the colon, with one
+            # call each: removeprefix() returns the line itself when it lacks the prefix.
+            value = line.removeprefix("data: ")
+            if value is not line:
+                if data is None:
+                    data = value
+                elif more is None:
+                    more = [data, value]
+                else:
+                    more.append(value)
+                continue
+            value = line.removeprefix("id: ")
+            if value is not line:
+                # "If the field value does not contain U+0000 NULL, then set the last event
+                # ID buffer to the field value. Otherwise, ignore the field."
+                if "\x00" not in value:
+                    eid = value
+                continue
+            value = line.removeprefix("event: ")
+            if value is not line:
+                # "Set the event type buffer to field value." Kept as the type to dispatch:
+                # "If the event type buffer has a value other than the empty string, change
+                # the type of the newly created event to equal the value".
+                etype = value or "message"
+                continue
+            # Any other line: the general rule, for the same fields in their other forms too.
             colon = line.find(":")
             if colon == 0:
                 # "If the line starts with a U+003A COLON character (:) Ignore the line."
                 # Reported as a comment, without the colon.
-                out.append(_new(Comment, (line[1:],)))
+                append(_new(Comment, (line[1:],)))
                 continue
             if colon < 0:
                 # "the whole line as the field name, and the empty string as the field value"
@@ -271,22 +428,33 @@ class SSEParser:
                 # "If value starts with a U+0020 SPACE character, remove it from value."
                 value = line[colon + 2 :] if line.startswith(" ", colon + 1) else line[colon + 1 :]
             if field == "data":
-                data.append(value)
+                if data is None:
+                    data = value
+                elif more is None:
+                    more = [data, value]
+                else:
+                    more.append(value)
             elif field == "event":
-                etype = value
+                etype = value or "message"
             elif field == "id":
-                # "If the field value does not contain U+0000 NULL, then set the last event
-                # ID buffer to the field value. Otherwise, ignore the field."
                 if "\x00" not in value:
                     eid = value
             elif field == "retry":
                 # "If the field value consists of only ASCII digits, then interpret the field
                 # value as an integer in base ten ... Otherwise, ignore the field."
                 if value.isdigit() and value.isascii():
-                    out.append(RetryChange(int(value)))
+                    append(_new(RetryChange, (_retry_ms(value),)))
             # "Otherwise: The field is ignored."
-        self._data = data
+        if more is not None:
+            if len(more) - joined > _PIECES:
+                # An event of very many lines keeps few objects: its lines joined in pieces
+                # as they come ("\n".join over the pieces gives the same text at dispatch).
+                more[joined:] = ["\n".join(more[joined:])]
+                joined += 1
+            self._data = more
+        else:
+            self._data = [] if data is None else [data]
+        self._joined = joined
         self._type = etype
         self._id = eid
         self._last_id = last_id
-        return out

@@ -21,4 +21,4 @@ class Wakeup:
 
     def wait(self, timeout: float) -> bool:
         """Waits up to ``timeout`` seconds; ``True`` if the flag was set."""
-        return self._event.wait(timeout)
+        return self._event.wait(min(timeout, threading.TIMEOUT_MAX))

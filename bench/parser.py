@@ -53,6 +53,7 @@ SMALL_CHUNK = 1024
 GROUP_LINES = 1000
 READY_TIMEOUT = 300.0  # seconds for a worker to start and build its input
 TARGET_RATIO = 2.0
+DIGEST_SLICE = 64 * 1024  # characters of an event's data encoded at a time for the checksum
 
 
 # --- inputs ---------------------------------------------------------------------------------
@@ -91,7 +92,16 @@ class _Summer:
     def add(self, event_id: str | None, data: str) -> None:
         self.events += 1
         self.data_len += len(data)
-        self.crc = zlib.crc32(f"{event_id or ''}\x1f{data}\x1e".encode(), self.crc)
+        if len(data) <= DIGEST_SLICE:
+            self.crc = zlib.crc32(f"{event_id or ''}\x1f{data}\x1e".encode(), self.crc)
+            return
+        # A long value is encoded a slice at a time (crc32 is incremental): a whole-value
+        # temporary would be a multi-MiB allocation whose release lets glibc trim the heap,
+        # and the next timed run would pay the page faults of growing it again.
+        crc = zlib.crc32(f"{event_id or ''}\x1f".encode(), self.crc)
+        for start in range(0, len(data), DIGEST_SLICE):
+            crc = zlib.crc32(data[start : start + DIGEST_SLICE].encode(), crc)
+        self.crc = zlib.crc32(b"\x1e", crc)
 
     def digest(self, others: int = 0) -> Digest:
         return Digest(self.events, self.data_len, self.crc, others)

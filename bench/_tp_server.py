@@ -38,7 +38,7 @@ from dataclasses import dataclass
 
 WORKLOADS = ("small", "llm-tokens", "multiline", "large", "crlf")
 FRAMINGS = ("chunk-per-event", "large-chunks", "close-delimited")
-# The sizes: events per workload (large: events of LARGE_EVENT_BYTES).
+# The full sizes: events per workload (large: events of LARGE_EVENT_BYTES).
 BASE_EVENTS = {
     "small": 200_000,
     "llm-tokens": 200_000,
@@ -255,7 +255,7 @@ def main() -> int:
     parser.add_argument(
         "--counts",
         default=",".join(f"{w}:{n}" for w, n in BASE_EVENTS.items()),
-        help="WORKLOAD:EVENTS,... (default: the issue's counts, every workload)",
+        help="WORKLOAD:EVENTS,... (default: the full counts, every workload)",
     )
     parser.add_argument("--framings", default=",".join(FRAMINGS))
     parser.add_argument(

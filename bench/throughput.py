@@ -4,7 +4,7 @@ End-to-end throughput over loopback HTTP, side by side with every Python SSE cli
 Usage::
 
     python bench/throughput.py                       # full run (about 4 minutes on 2 cores)
-    python bench/throughput.py --scale 1             # the issue's event counts (~25 minutes)
+    python bench/throughput.py --scale 1             # the full event counts (~25 minutes)
     python bench/throughput.py --quick               # a smoke run: small inputs, 1 round
     python bench/throughput.py --clients ours-sync,ref-sync --workloads small --rounds 7
     python bench/throughput.py --json out.json --markdown out.md --plot out.png
@@ -40,9 +40,9 @@ a (client, case) that fails once is not run again. Clients run round-robin, the 
 each round and case, over ``--rounds`` rounds; the tables show medians, and the ratios are the
 medians of per-round ratios (each taken between runs of the same round).
 
-Events per run: the default run reads fewer events than the issue asks for (DEFAULT_COUNTS
+Events per run: the default run reads fewer events than the full counts (DEFAULT_COUNTS
 below: 20k small, 20k llm-tokens, 4k multiline, 10 large, 20k crlf) to keep ``make bench``
-near 10 minutes, and says so in its output; ``--scale F`` runs the issue's counts times F. A
+near 10 minutes, and says so in its output; ``--scale F`` runs the full counts times F. A
 client whose first run of a case takes over ``--slow`` seconds runs that case only once.
 
 A separate check runs ours with 100k and with 1M ``small`` events (chunk-per-event) and
@@ -79,12 +79,12 @@ RESULT_MARK = "@@RESULT "  # the line of _tp_worker.py
 
 WORKLOADS = ("small", "llm-tokens", "multiline", "large", "crlf")
 FRAMINGS = ("chunk-per-event", "large-chunks", "close-delimited")
-# Events per workload in a default run. The issue's counts (_tp_server.BASE_EVENTS: 200k
+# Events per workload in a default run. The full counts (_tp_server.BASE_EVENTS: 200k
 # small, 200k llm-tokens, 20k multiline, 50 large, 200k crlf) take about 25 minutes for five
 # rounds on 2 cores, since a fresh process per run costs 0.05-0.35 s before the clock starts
 # (165 runs a round) and the slowest peers take seconds per run; these keep `make bench` near
 # 10 minutes, with every run of ours still reading at least a few MB. --scale F runs the
-# issue's counts times F instead.
+# full counts times F instead.
 DEFAULT_COUNTS = {
     "small": 20_000,
     "llm-tokens": 20_000,
@@ -561,10 +561,10 @@ def report(
         f"Command: `{' '.join(['python', 'bench/throughput.py', *sys.argv[1:]])}`; "
         f"{args.rounds} round(s), "
         + (
-            "event counts scaled down from the issue's to keep `make bench` near 10 minutes "
-            "(`--scale 1` runs the issue's counts), "
+            "event counts scaled down from the full counts to keep `make bench` near 10 minutes "
+            "(`--scale 1` runs the full counts), "
             if args.scale is None
-            else f"{args.scale:g} times the issue's event counts, "
+            else f"{args.scale:g} times the full event counts, "
         )
         + f"budget {args.budget:g} s per run (a client whose first run of a case takes over "
         f"{args.slow:g} s runs it once), {elapsed / 60:.1f} min in all."
@@ -820,7 +820,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--scale",
         type=float,
-        help="run the issue's event counts times this (default: the counts of DEFAULT_COUNTS)",
+        help="run the full event counts times this (default: the counts of DEFAULT_COUNTS)",
     )
     parser.add_argument("--clients", help=f"comma-separated, of: {', '.join(CLIENTS)}")
     parser.add_argument("--workloads", help=f"comma-separated, of: {', '.join(WORKLOADS)}")

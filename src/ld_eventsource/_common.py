@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 __all__ = ["check_max_event_size", "null_logger", "resolve_connect"]
 
 T = TypeVar("T")
-
-_MISSING: Any = object()
 
 
 def resolve_connect(

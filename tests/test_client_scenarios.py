@@ -605,3 +605,16 @@ def test_ten_mib_event_arrives_intact(driver: Driver) -> None:
         events = driver.take_until_end(client, events=True)
     assert len(events) == 1
     assert events[0].data == data
+
+
+def test_close_ends_an_attempt_waiting_for_its_response(driver: Driver) -> None:
+    def silent(conn: Conn) -> None:
+        # Accepts the request and never answers it.
+        conn.wait_client_gone(10)
+
+    with SSEServer(silent) as server:
+        client = driver.client(server.url)
+        closed_at = driver.close_later(client, 0.3)
+        driver.start(client)
+        assert time.monotonic() - closed_at() < 0.5
+        assert server.wait_connections_closed(2)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import weakref
 from collections.abc import Callable, Iterator
 from logging import Logger
 from typing import Any
@@ -25,6 +26,46 @@ __all__: list[str] = []
 _READ_SIZE = 65536
 
 
+class _OwnPoolManager(urllib3.PoolManager):
+    """
+    The pool a client makes for itself: it keeps track of its connections, so that
+    ``close()`` from another thread can also end an attempt still waiting for its response.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.connections: weakref.WeakSet[Any] = weakref.WeakSet()
+
+    def _new_pool(
+        self,
+        scheme: str,
+        host: str,
+        port: int,
+        request_context: dict[str, Any] | None = None,
+    ) -> Any:
+        pool: Any = super()._new_pool(scheme, host, port, request_context)
+        make = pool.ConnectionCls
+        connections = self.connections
+
+        def tracked(*args: Any, **kwargs: Any) -> Any:
+            connection = make(*args, **kwargs)
+            connections.add(connection)
+            return connection
+
+        pool.ConnectionCls = tracked
+        return pool
+
+    def interrupt(self) -> None:
+        """Shuts down the socket of every connection, waking any thread blocked on one."""
+        for connection in list(self.connections):
+            sock = getattr(connection, "sock", None)
+            if isinstance(sock, socket.socket):
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+
 class _HttpConnectStrategy(ConnectStrategy):
     def __init__(self, params: HttpParams, pool: urllib3.PoolManager | None):
         if pool is not None and not isinstance(pool, urllib3.PoolManager):
@@ -39,8 +80,7 @@ class _HttpConnectStrategy(ConnectStrategy):
 class _HttpConnectionClient(ConnectionClient):
     def __init__(self, params: HttpParams, pool: urllib3.PoolManager | None, logger: Logger):
         self._params = params
-        self._own_pool = pool is None
-        self._pool = pool if pool is not None else urllib3.PoolManager()
+        self._pool = pool if pool is not None else _OwnPoolManager()
         self._logger = logger
         options = dict(params.request_options)
         timeout = options.pop("timeout", None)
@@ -100,7 +140,8 @@ class _HttpConnectionClient(ConnectionClient):
         )
 
     def close(self) -> None:
-        if self._own_pool:
+        if isinstance(self._pool, _OwnPoolManager):
+            self._pool.interrupt()
             # PoolManager.clear() closes the idle connections of every pool it holds.
             self._pool.clear()
 

@@ -235,15 +235,23 @@ def run_raw(url: str, events: int) -> None:
             chunk = sock.recv(65536)
             if not chunk:
                 return
-            now = time.time_ns()
-            buffer += chunk
-            end = 0
-            for match in pattern.finditer(buffer):
-                emit({"seq": int(match[1]), "ns": now - int(match[2])})
-                end = match.end()
-                if int(match[1]) >= events - 1:
-                    return
-            buffer = buffer[end:]
+            buffer, done = _emit_found(pattern, buffer + chunk, time.time_ns(), events)
+            if done:
+                return
+
+
+def _emit_found(
+    pattern: re.Pattern[bytes], buffer: bytes, now: int, events: int
+) -> tuple[bytes, bool]:
+    """Emits the latency of every data line in ``buffer``; returns what is left and whether
+    the last expected event was seen."""
+    end = 0
+    for match in pattern.finditer(buffer):
+        emit({"seq": int(match[1]), "ns": now - int(match[2])})
+        end = match.end()
+        if int(match[1]) >= events - 1:
+            return buffer[end:], True
+    return buffer[end:], False
 
 
 def run_raw_aiohttp(url: str, events: int) -> None:
@@ -266,15 +274,9 @@ def run_raw_aiohttp(url: str, events: int) -> None:
                 chunk = await response.content.readany()
                 if not chunk:
                     return
-                now = time.time_ns()
-                buffer += chunk
-                end = 0
-                for match in pattern.finditer(buffer):
-                    emit({"seq": int(match[1]), "ns": now - int(match[2])})
-                    end = match.end()
-                    if int(match[1]) >= events - 1:
-                        return
-                buffer = buffer[end:]
+                buffer, done = _emit_found(pattern, buffer + chunk, time.time_ns(), events)
+                if done:
+                    return
 
     asyncio.run(main())
 

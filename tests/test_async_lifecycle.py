@@ -92,3 +92,37 @@ def test_client_created_outside_a_running_loop() -> None:
                 return [e.data async for e in client.events]
 
         assert asyncio.run(main()) == ["x"]
+
+
+def test_read_buffer_is_16_kib_unless_the_request_options_give_one() -> None:
+    """A large event still arrives whole, read in pieces of the documented buffer size."""
+    import logging
+
+    from ld_eventsource._aiohttp import _Response
+    from ld_eventsource.config import AsyncConnectStrategy
+
+    big = "x" * 200_000
+
+    def handler(conn: Conn) -> None:
+        conn.send_head()
+        conn.send(sse(data=big))
+        conn.wait_client_gone(10)
+
+    async def limits(options: dict[str, int] | None) -> tuple[tuple[int, int], str]:
+        strategy = AsyncConnectStrategy.http(server.url, aiohttp_request_options=options)
+        client = strategy.create_client(logging.getLogger("test.bufsize"))
+        try:
+            conn = await client.connect(None)
+            assert isinstance(conn, _Response)
+            result = conn._content.get_read_buffer_limits()
+            await conn.close()
+        finally:
+            await client.close()
+        async with AsyncSSEClient(strategy) as sse_client:
+            async for event in sse_client.events:
+                return result, event.data
+        raise AssertionError("no event")
+
+    with SSEServer(handler) as server:
+        assert asyncio.run(limits(None)) == ((16384, 32768), big)
+        assert asyncio.run(limits({"read_bufsize": 4096})) == ((4096, 8192), big)

@@ -72,7 +72,8 @@ class AsyncConnectStrategy:
             connector closes with the last of them.
         :param aiohttp_request_options: extra keyword arguments for the ``aiohttp`` request,
             such as ``timeout``; the client passes ``read_bufsize=16384`` (faster on streams
-            of small events than aiohttp's 64 KiB) unless these give another
+            of small events than aiohttp's 64 KiB) unless these give another, and this
+            applies over a ``read_bufsize`` set on the session
         :param query_params: a callable returning query parameters to add to the URL, called
             before every connection attempt
         :param method: the request method, such as ``"POST"`` or ``"REPORT"``

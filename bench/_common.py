@@ -12,16 +12,20 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 __all__ = [
     "BENCH_DIR",
+    "REF_VERSION",
     "REPO_ROOT",
     "SRC_DIR",
     "VENVS_DIR",
     "clean_env",
     "ensure_venv",
+    "import_ld_eventsource",
     "our_python",
+    "print_targets",
     "venv_python",
 ]
 
@@ -29,6 +33,8 @@ BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
 SRC_DIR = REPO_ROOT / "src"
 VENVS_DIR = BENCH_DIR / ".venvs"
+REF_VERSION = "1.7.4"
+"""The launchdarkly-eventsource release measured as the reference."""
 
 
 def venv_python(venv: Path) -> Path:
@@ -91,3 +97,33 @@ def ensure_venv(name: str, requirements: list[str], probe: str) -> Path:
     if not _succeeds([str(python), "-c", probe]):
         raise RuntimeError(f"{venv}: installed {requirements}, but the probe still fails")
     return python
+
+
+def import_ld_eventsource(ours: bool, label: str) -> tuple[Path, str]:
+    """
+    Imports ``ld_eventsource``, this project's from ``src/`` if ``ours``, else the reference
+    installed in the running venv, and makes sure it is the one asked for: the directory it
+    came from and its distribution's version. ``label`` names the run in the error.
+    """
+    import importlib.metadata
+
+    if ours:
+        sys.path.insert(0, str(SRC_DIR))
+    import ld_eventsource
+
+    origin = Path(ld_eventsource.__file__).resolve()
+    version = importlib.metadata.version("launchdarkly-eventsource")
+    is_ours = origin.is_relative_to(SRC_DIR)
+    if is_ours != ours or (not ours and version != REF_VERSION):
+        raise RuntimeError(f"{label} imported ld_eventsource {version} from {origin}")
+    return origin.parent, version
+
+
+def print_targets(checks: Sequence[tuple[str, bool]], what: str = "") -> None:
+    """Prints how many of ``checks`` (name, passed) passed, then each one missed."""
+    hits = sum(passed for _, passed in checks)
+    print()
+    print(f"targets{' ' + what if what else ''}: {hits}/{len(checks)} OK")
+    for name, passed in checks:
+        if not passed:
+            print(f"  MISS: {name}")

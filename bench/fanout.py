@@ -65,7 +65,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from _common import SRC_DIR, clean_env, ensure_venv, our_python
+from _common import (
+    REF_VERSION,
+    clean_env,
+    ensure_venv,
+    import_ld_eventsource,
+    our_python,
+    print_targets,
+)
 
 SCRIPT = Path(__file__).resolve()
 EVENTS = 10
@@ -73,7 +80,6 @@ HOST = "127.0.0.1"
 TARGET_RSS_KB = 15.0
 TARGET_CPU_MS = 0.8
 AIOHTTP_VERSION = "3.14.5"  # the version in the project's .venv; the peers get the same
-REF_VERSION = "1.7.4"
 SSE2_VERSION = "0.3.0"
 
 IMPLS: dict[str, str] = {
@@ -279,18 +285,12 @@ def load_impl(impl: str) -> tuple[Stream, Shared, dict[str, Any]]:
 
     meta["aiohttp"] = aiohttp.__version__
     if impl in ("ours", "ours-own", "ref", "ref-own"):
-        if impl.startswith("ours"):
-            sys.path.insert(0, str(SRC_DIR))
-        import ld_eventsource
+        ours = impl.startswith("ours")
+        module, version = import_ld_eventsource(ours, f"--impl {impl}")
         from ld_eventsource import AsyncSSEClient
         from ld_eventsource.config.async_connect_strategy import AsyncConnectStrategy
 
-        origin = Path(ld_eventsource.__file__).resolve()
-        version = importlib.metadata.version("launchdarkly-eventsource")
-        ours = origin.is_relative_to(SRC_DIR)
-        if ours != impl.startswith("ours") or (not ours and version != REF_VERSION):
-            raise RuntimeError(f"--impl {impl} imported ld_eventsource {version} from {origin}")
-        meta["module"] = str(origin.parent)
+        meta["module"] = str(module)
         meta["version"] = version if not ours else f"{version} (this project)"
 
         def strategy(url: str) -> Any:
@@ -641,15 +641,10 @@ def drive(args: argparse.Namespace) -> int:
             print(f"{'':8}errors: {d['errors']}")
         if not d.get("peak_reset", True):
             print(f"{'':8}(peak RSS could not be reset: the figure is an upper bound)")
-    hits = sum(ok for _, ok in checks)
-    print()
-    print(
-        f"targets for ours (all complete, <= {TARGET_RSS_KB:g} KB and <= {TARGET_CPU_MS:g} ms "
-        f"per stream): {hits}/{len(checks)} OK"
+    print_targets(
+        checks,
+        f"for ours (all complete, <= {TARGET_RSS_KB:g} KB and <= {TARGET_CPU_MS:g} ms per stream)",
     )
-    for name, ok in checks:
-        if not ok:
-            print(f"  MISS: {name}")
     if args.json:
         report = [
             {"impl": r.impl, "n": r.n, "client": r.data, "server": r.server, "error": r.error}

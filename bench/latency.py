@@ -54,10 +54,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from _common import REPO_ROOT, SRC_DIR, clean_env, ensure_venv, our_python
+from _common import (
+    REF_VERSION,
+    REPO_ROOT,
+    clean_env,
+    ensure_venv,
+    import_ld_eventsource,
+    our_python,
+    print_targets,
+)
 
 SCRIPT = Path(__file__).resolve()
-REF_VERSION = "1.7.4"
 REF_VENV = f"ref-{REF_VERSION}"
 REF_REQUIREMENT = f"launchdarkly-eventsource=={REF_VERSION}"
 REF_SYNC_PROBE = (
@@ -195,18 +202,10 @@ def _meta(client: str) -> dict[str, Any]:
     if client == "raw-aiohttp":
         meta["transport"] = f"aiohttp {importlib.metadata.version('aiohttp')}"
         return meta
-    if client.startswith("ours"):
-        sys.path.insert(0, str(SRC_DIR))
-    import ld_eventsource
-
-    origin = Path(ld_eventsource.__file__).resolve()
-    version = importlib.metadata.version("launchdarkly-eventsource")
-    ours = origin.is_relative_to(SRC_DIR)
-    if ours != client.startswith("ours") or (not ours and version != REF_VERSION):
-        raise RuntimeError(f"--client {client} imported ld_eventsource {version} from {origin}")
+    module, version = import_ld_eventsource(client.startswith("ours"), f"--client {client}")
     transport = "aiohttp" if client.endswith("async") else "urllib3"
     meta.update(
-        module=str(origin.parent),
+        module=str(module),
         version=version,
         transport=f"{transport} {importlib.metadata.version(transport)}",
     )
@@ -631,12 +630,7 @@ def drive(args: argparse.Namespace) -> int:
         "cpu: the machine's CPU time busy during the run, all processes counted (this "
         "benchmark's own share is a few %); other load delays wake-ups and shows in the tails"
     )
-    hits = sum(passed for _, passed in checks)
-    print()
-    print(f"targets: {hits}/{len(checks)} OK (ours p99 <= {TARGET_P99_MS:g} ms, all events)")
-    for name, passed in checks:
-        if not passed:
-            print(f"  MISS: {name}")
+    print_targets(checks, f"(ours p99 <= {TARGET_P99_MS:g} ms, all events)")
 
     if args.json:
         report = {

@@ -38,10 +38,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from _common import SRC_DIR, clean_env, ensure_venv, our_python
+from _common import (
+    REF_VERSION,
+    clean_env,
+    ensure_venv,
+    import_ld_eventsource,
+    our_python,
+    print_targets,
+)
 
 SCRIPT = Path(__file__).resolve()
-REF_VERSION = "1.7.4"
 REF_VENV = f"ref-{REF_VERSION}"
 REF_PROBE = (
     "import importlib.metadata as m, ld_eventsource.reader as r; "
@@ -200,15 +206,12 @@ def load_impl(impl: str) -> tuple[Runner, type[Any], dict[str, str]]:
     import importlib.metadata
     import platform
 
+    if impl not in ("ours", "ref"):
+        raise ValueError(f"unknown implementation {impl!r}")
+    module, _ = import_ld_eventsource(impl == "ours", f"--impl {impl}")
     if impl == "ours":
-        sys.path.insert(0, str(SRC_DIR))
-        import ld_eventsource
         from ld_eventsource._parser import SSEParser
         from ld_eventsource.actions import Event
-
-        origin = Path(ld_eventsource.__file__).resolve()
-        if not origin.is_relative_to(SRC_DIR):
-            raise RuntimeError(f"--impl ours imported ld_eventsource from {origin}, not {SRC_DIR}")
 
         def run_ours(chunks: list[bytes]) -> list[Any]:
             parser = SSEParser()
@@ -221,32 +224,24 @@ def load_impl(impl: str) -> tuple[Runner, type[Any], dict[str, str]]:
             return items
 
         runner: Runner = run_ours
-    elif impl == "ref":
+    else:
         from ld_eventsource.reader import (  # type: ignore[import-not-found]
             _BufferedLineReader,
             _SSEReader,
         )
 
-        import ld_eventsource
         from ld_eventsource.actions import Event
-
-        origin = Path(ld_eventsource.__file__).resolve()
-        version = importlib.metadata.version("launchdarkly-eventsource")
-        if origin.is_relative_to(SRC_DIR) or version != REF_VERSION:
-            raise RuntimeError(f"--impl ref imported ld_eventsource {version} from {origin}")
 
         def run_ref(chunks: list[bytes]) -> list[Any]:
             lines = _BufferedLineReader.lines_from(chunks)
             return list(_SSEReader(lines).events_and_comments())
 
         runner = run_ref
-    else:
-        raise ValueError(f"unknown implementation {impl!r}")
     meta = {
         "impl": impl,
         "python": f"{platform.python_implementation()} {platform.python_version()}",
         "executable": sys.executable,
-        "module": str(origin.parent),
+        "module": str(module),
         "version": importlib.metadata.version("launchdarkly-eventsource"),
     }
     return runner, Event, meta
@@ -548,12 +543,7 @@ def drive(args: argparse.Namespace) -> int:
                 }
             )
 
-    hits = sum(passed for _, passed in checks)
-    print()
-    print(f"targets: {hits}/{len(checks)} OK")
-    for name, passed in checks:
-        if not passed:
-            print(f"  MISS: {name}")
+    print_targets(checks)
 
     if args.json:
         report = {

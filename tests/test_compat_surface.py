@@ -14,13 +14,11 @@ from __future__ import annotations
 import ast
 import importlib
 import inspect
-import subprocess
-import sys
-import textwrap
 
 import pytest
 
 from tests.sse_server import SSEServer, status_handler
+from tests.test_public_api import run_python
 
 ACTIONS = "ld_eventsource.actions"
 ERRORS = "ld_eventsource.errors"
@@ -142,17 +140,6 @@ SURFACE = [
     for module, names in SURFACE_174.items()
     for name, documented in sorted(names.items())
 ]
-
-
-def run_python(code: str) -> None:
-    result = subprocess.run(
-        [sys.executable, "-W", "error", "-c", textwrap.dedent(code)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
 
 
 @pytest.mark.parametrize(("module_name", "name", "documented"), SURFACE)

@@ -225,12 +225,11 @@ def load_impl(impl: str) -> tuple[Runner, type[Any], dict[str, str]]:
 
         runner: Runner = run_ours
     else:
+        from ld_eventsource.actions import Event
         from ld_eventsource.reader import (  # type: ignore[import-not-found]
             _BufferedLineReader,
             _SSEReader,
         )
-
-        from ld_eventsource.actions import Event
 
         def run_ref(chunks: list[bytes]) -> list[Any]:
             lines = _BufferedLineReader.lines_from(chunks)

@@ -27,6 +27,14 @@ from ld_eventsource.config.async_connect_strategy import (
 from ld_eventsource.config.error_strategy import ErrorStrategy
 from ld_eventsource.config.retry_delay_strategy import RetryDelayStrategy
 
+# Re-exported, not used here: launchdarkly-eventsource 1.7.4's sse_client (which is generated
+# from this file) offered these names, and code imports them from there (see
+# docs/migration.md). ``X as X`` marks a re-export for mypy --strict users.
+from ld_eventsource.errors import ExceptionWithHeaders as ExceptionWithHeaders  # noqa: PLC0414
+from ld_eventsource.errors import Headers as Headers  # noqa: PLC0414
+from ld_eventsource.errors import HTTPContentTypeError as HTTPContentTypeError  # noqa: PLC0414
+from ld_eventsource.errors import HTTPStatusError as HTTPStatusError  # noqa: PLC0414
+
 __all__ = ["AsyncSSEClient"]
 
 # The strategies are immutable (apply() returns the next one), so every client without its

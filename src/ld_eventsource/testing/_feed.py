@@ -493,7 +493,9 @@ def feed_handler(
     :param keep_open: when a finished feed runs out, keep the stream open (heartbeats go
         on) until the client leaves, instead of ending it in order.
     :param chunked: chunked framing, else close-delimited.
-    :param chunk_size: write in pieces of this many bytes (each its own chunk, or write).
+    :param chunk_size: write in pieces of this many bytes, each its own chunk (or write),
+        cut whatever the event boundaries; blocks that are ready together are cut as one
+        run of bytes, and the tail goes out before the stream waits.
     :param drip: write at most this many bytes per second (in pieces of ``chunk_size``
         bytes, one byte by default).
     :param crlf: end lines with CRLF instead of LF.
@@ -522,11 +524,11 @@ def feed_handler(
         if not last_event_id:
             where = "from the start"
         elif start is None:
-            where = f"Last-Event-ID {last_event_id!r} unknown: from the start"
+            where = f"from the start (Last-Event-ID {last_event_id!r} is not in the feed)"
         else:
-            where = f"Last-Event-ID {last_event_id!r}: from the block after it"
+            where = f"after Last-Event-ID {last_event_id!r}"
         if log:
-            log(f"{who} -> 200 stream, {where}")
+            log(f"{who} -> 200 stream {where}")
         outcome = "the server stopped"
         sent_events = 0
         try:
@@ -542,6 +544,8 @@ def feed_handler(
 
             def idle(until: float | None, want: int | None) -> bool:
                 """Wait for ``until`` or block ``want``; False if the stream is to stop."""
+                if not pacer.flush():
+                    return False
                 while True:
                     if want is not None and feed._get(want) is not _Pending.PENDING:
                         return True
@@ -549,7 +553,7 @@ def feed_handler(
                     if until is not None and now >= until:
                         return True
                     if heartbeat is not None and now - last_write >= heartbeat:
-                        if not write(beat):
+                        if not (write(beat) and pacer.flush()):
                             return False
                         continue
                     wait = _IDLE_CAP if until is None else min(_IDLE_CAP, until - now)
@@ -577,6 +581,7 @@ def feed_handler(
                         return
                     continue
                 if not isinstance(item, FeedEvent):  # the end of a finished feed
+                    pacer.flush()
                     if keep_open:
                         outcome = "the feed ran out; kept open"
                         idle(None, None)
@@ -593,6 +598,7 @@ def feed_handler(
                 if item.is_event:
                     sent_events += 1
                     if drop_after is not None and sent_events >= drop_after:
+                        pacer.flush()
                         outcome = f"dropped ({drop})"
                         finish_as(conn, drop)
                         return

@@ -30,8 +30,10 @@ _NO_BODY_STATUSES: Final = frozenset({204, 304})
 
 class Pacer:
     """
-    Writes a body to a :class:`Conn` in pieces of ``chunk_size`` bytes (each its own chunk,
-    or write), at most ``rate`` bytes per second, and at most ``limit`` bytes in all.
+    Writes a body to a :class:`Conn` in pieces of ``chunk_size`` bytes, each its own chunk
+    (or write), whatever the event boundaries: the bytes of successive writes are cut at
+    every ``chunk_size`` bytes, the short tail held back until :meth:`flush` (which the
+    writer calls before it waits). At most ``rate`` bytes per second, ``limit`` in all.
     """
 
     def __init__(
@@ -53,37 +55,51 @@ class Pacer:
         self._size = chunk_size if chunk_size is not None else (1 if rate else None)
         self._rate = rate
         self._left = limit
+        self._held = b""
         self._start = time.monotonic()
         self.sent = 0
         """How many body bytes were written."""
 
-    @property
-    def exhausted(self) -> bool:
-        """Whether the byte limit is reached: nothing more will be written."""
-        return self._left is not None and self._left <= 0
-
     def write(self, data: bytes | str) -> bool:
         """
-        Write ``data``; False if the byte limit cut it short, or the server stopped while
-        a paced write waited (the caller stops writing).
+        Write ``data`` (all but a short tail when pieces are sized); False if the byte limit
+        cut it short (what it kept is flushed), or the server stopped while a paced write
+        waited: the caller stops writing.
         """
         payload = encode(data)
+        cut = False
         if self._left is not None:
             payload, cut = payload[: self._left], len(payload) > self._left
             self._left -= len(payload)
+        if self._size is None:
+            written = self._send(payload)
         else:
-            cut = False
-        size = self._size or len(payload) or 1
-        for offset in range(0, len(payload), size):
-            piece = payload[offset : offset + size]
-            self._conn.send(piece)
-            self.sent += len(piece)
-            if self._rate is not None:
-                # An absolute schedule: short sleeps the timer rounds up do not add up.
-                due = self._start + self.sent / self._rate - time.monotonic()
-                if due > 0 and not self._conn.sleep(due):
-                    return False
-        return not cut
+            payload = self._held + payload
+            whole = len(payload) - len(payload) % self._size
+            self._held = payload[whole:]
+            written = all(
+                self._send(payload[i : i + self._size]) for i in range(0, whole, self._size)
+            )
+        if cut:
+            self.flush()
+        return written and not cut
+
+    def flush(self) -> bool:
+        """Write the tail held back; False if the server stopped while it waited."""
+        held, self._held = self._held, b""
+        return self._send(held)
+
+    def _send(self, piece: bytes) -> bool:
+        if not piece:
+            return True
+        self._conn.send(piece)
+        self.sent += len(piece)
+        if self._rate is not None:
+            # An absolute schedule: short sleeps the timer rounds up do not add up.
+            due = self._start + self.sent / self._rate - time.monotonic()
+            if due > 0:
+                return self._conn.sleep(due)
+        return True
 
 
 def events_handler(
@@ -105,8 +121,9 @@ def events_handler(
     closes the connection mid-body (no terminating chunk), ``"abort"`` resets it,
     ``"hang"`` keeps it open, silent, until the client goes away or the server stops.
 
-    :param chunk_size: split each block into pieces of this many bytes, each its own chunk
-        (or write), ``delay`` seconds apart: the byte-level splits a client must reassemble.
+    :param chunk_size: write the body in pieces of this many bytes, each its own chunk (or
+        write), cut whatever the block boundaries (the tail of a block is written before a
+        ``delay``): the splits a client must reassemble.
     :param drop_at: stop after this many body bytes (counted before chunk framing), even in
         the middle of an event, and finish as ``then`` says (``"close"``: a drop there).
     """
@@ -116,21 +133,18 @@ def events_handler(
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
     if drop_at is not None and drop_at < 0:
         raise ValueError(f"drop_at must be >= 0, got {drop_at}")
-    pieces = [encode(block) for block in blocks]
-    if chunk_size is not None:
-        pieces = [
-            piece[i : i + chunk_size] for piece in pieces for i in range(0, len(piece), chunk_size)
-        ]
+    block_list = [encode(block) for block in blocks]
     header_list = header_pairs(headers)
 
     def handler(conn: Conn) -> None:
         conn.send_head(status, header_list, content_type=content_type, chunked=chunked)
-        pacer = Pacer(conn, limit=drop_at)
-        for piece in pieces:
-            if delay and not conn.sleep(delay):
+        pacer = Pacer(conn, chunk_size=chunk_size, limit=drop_at)
+        for block in block_list:
+            if delay and not (pacer.flush() and conn.sleep(delay)):
                 return
-            if not pacer.write(piece):
+            if not pacer.write(block):
                 break
+        pacer.flush()
         if then == "hang":
             while not conn.stopping.is_set():
                 if conn.wait_client_gone(60):

@@ -22,6 +22,7 @@ import pytest
 from ld_eventsource import SSEClient
 from ld_eventsource.actions import Comment, Event, Start
 from ld_eventsource.config import ErrorStrategy, RetryDelayStrategy
+from tests.test_testing_server import dechunk, split
 
 FAST: dict[str, Any] = {
     "initial_retry_delay": 0.01,
@@ -150,26 +151,6 @@ def request(
                 break
             received += data
     return received
-
-
-def split(raw: bytes) -> tuple[bytes, list[bytes], bytes]:
-    head, separator, body = raw.partition(b"\r\n\r\n")
-    assert separator, raw
-    status, *headers = head.split(b"\r\n")
-    return status, headers, body
-
-
-def dechunk(body: bytes) -> tuple[list[bytes], bool]:
-    """The chunks of a chunked body, and whether it had its terminating chunk."""
-    chunks: list[bytes] = []
-    while body:
-        size_line, _, body = body.partition(b"\r\n")
-        size = int(size_line, 16)
-        if size == 0:
-            return chunks, True
-        chunks.append(body[:size])
-        body = body[size + 2 :]
-    return chunks, False
 
 
 def stream_of(raw: bytes) -> bytes:
@@ -488,6 +469,7 @@ def test_loop_without_events(tmp_path: Path) -> None:
         ["--drip", "nan"],
         ["--feed-format", "xml"],
         ["--header", "no colon"],
+        ["--feed-format", "jsonl"],
         ["--no-such-option"],
         ["a.sse", "b.sse"],
     ],

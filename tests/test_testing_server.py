@@ -9,9 +9,6 @@ import asyncio
 import importlib
 import itertools
 import socket
-import subprocess
-import sys
-import textwrap
 import time
 from pathlib import Path
 from typing import Any
@@ -37,7 +34,7 @@ from ld_eventsource.testing import (
     sse,
     status_handler,
 )
-from tests.test_public_api import _public_members, docstring_of
+from tests.test_public_api import _public_members, docstring_of, run_python
 
 pytest_plugins = ["pytester"]
 
@@ -138,17 +135,6 @@ def test_public_names_are_pinned_and_documented(module_name: str, names: set[str
         if isinstance(value, type):
             undocumented = [a for a, m in _public_members(value) if not (m.__doc__ or "").strip()]
             assert undocumented == [], f"{name}: no docstring for {undocumented}"
-
-
-def run_python(code: str) -> None:
-    result = subprocess.run(
-        [sys.executable, "-W", "error", "-c", textwrap.dedent(code)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_needs_neither_pytest_nor_aiohttp_and_the_package_does_not_import_it() -> None:
@@ -281,7 +267,7 @@ def test_redirect_then_stream() -> None:
 def test_respond_with_a_handler_and_pause() -> None:
     def handler(conn: Conn) -> None:
         conn.send_head(200, {"X-Handler": "yes"})
-        conn.send_event(data="from the handler")
+        conn.send_event("from the handler")
 
     with SSEServer() as server:
         server.respond_with(handler)

@@ -318,6 +318,8 @@ def _main(argv: Sequence[str]) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(list(argv))
+        if args.feed_format is not None and args.feed is None:
+            parser.error("--feed-format needs a FEED (a file, or - for stdin)")
     except SystemExit as exc:  # --help, or a usage error argparse has printed
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     log = _Log()

@@ -503,110 +503,157 @@ def feed_handler(
     :param headers: extra response headers.
     :param log: called with a line of text when a stream starts and when it ends.
     """
-    for name, value, low in (("interval", interval, 0.0), ("heartbeat", heartbeat, None)):
-        if value is not None and (value < 0 if low is not None else value <= 0):
-            raise ValueError(f"{name} must be {'>= 0' if low is not None else '> 0'}, got {value}")
+    if interval < 0:
+        raise ValueError(f"interval must be >= 0, got {interval}")
+    if heartbeat is not None and heartbeat <= 0:
+        raise ValueError(f"heartbeat must be > 0, got {heartbeat}")
     if drop_after is not None and drop_after < 1:
         raise ValueError(f"drop_after must be >= 1, got {drop_after}")
     if drop not in ("end", "close", "abort"):
         raise ValueError(f"drop must be 'end', 'close' or 'abort', got {drop!r}")
     eol = "\r\n" if crlf else "\n"
-    opening = (_BOM if bom else b"") + (sse(retry=retry, eol=eol) if retry is not None else b"")
-    beat = sse(comment="heartbeat", eol=eol)
-    header_list = header_pairs(headers)
+    options = _StreamOptions(
+        interval=interval,
+        heartbeat=heartbeat,
+        drop_after=drop_after,
+        drop=drop,
+        keep_open=keep_open,
+        chunked=chunked,
+        chunk_size=chunk_size,
+        drip=drip,
+        eol=eol,
+        opening=(_BOM if bom else b"") + (sse(retry=retry, eol=eol) if retry is not None else b""),
+        beat=sse(comment="heartbeat", eol=eol),
+        headers=header_pairs(headers),
+        log=log,
+    )
 
     def handler(conn: Conn) -> None:
-        request = conn.request
-        host, port = request.client_address
-        who = f"{host}:{port} {request.method} {request.path}"
-        last_event_id = request.headers.get("last-event-id")
-        start = feed._start_index(last_event_id)
+        _FeedStream(conn, feed, options).run()
+
+    return handler
+
+
+@dataclass(frozen=True)
+class _StreamOptions:
+    interval: float
+    heartbeat: float | None
+    drop_after: int | None
+    drop: DropMode
+    keep_open: bool
+    chunked: bool
+    chunk_size: int | None
+    drip: float | None
+    eol: str
+    opening: bytes
+    beat: bytes
+    headers: list[tuple[str, str | bytes]]
+    log: Callable[[str], None] | None
+
+
+class _FeedStream:
+    """One connection of :func:`feed_handler`."""
+
+    def __init__(self, conn: Conn, feed: Feed, options: _StreamOptions) -> None:
+        self.conn = conn
+        self.feed = feed
+        self.options = options
+        self.pacer = Pacer(conn, chunk_size=options.chunk_size, rate=options.drip)
+        self.last_write = time.monotonic()
+        self.sent_events = 0
+        self.outcome = "the server stopped"
+
+    def log(self, message: str) -> None:
+        if self.options.log is not None:
+            request = self.conn.request
+            host, port = request.client_address
+            self.options.log(f"{host}:{port} {request.method} {request.path} {message}")
+
+    def run(self) -> None:
+        last_event_id = self.conn.request.headers.get("last-event-id")
+        start = self.feed._start_index(last_event_id)
         if not last_event_id:
             where = "from the start"
         elif start is None:
             where = f"from the start (Last-Event-ID {last_event_id!r} is not in the feed)"
         else:
             where = f"after Last-Event-ID {last_event_id!r}"
-        if log:
-            log(f"{who} -> 200 stream {where}")
-        outcome = "the server stopped"
-        sent_events = 0
+        self.log(f"-> 200 stream {where}")
         try:
-            conn.send_head(200, header_list, chunked=chunked)
-            pacer = Pacer(conn, chunk_size=chunk_size, rate=drip)
-            last_write = time.monotonic()
-
-            def write(data: bytes) -> bool:
-                nonlocal last_write
-                written = pacer.write(data)
-                last_write = time.monotonic()
-                return written
-
-            def idle(until: float | None, want: int | None) -> bool:
-                """Wait for ``until`` or block ``want``; False if the stream is to stop."""
-                if not pacer.flush():
-                    return False
-                while True:
-                    if want is not None and feed._get(want) is not _Pending.PENDING:
-                        return True
-                    now = time.monotonic()
-                    if until is not None and now >= until:
-                        return True
-                    if heartbeat is not None and now - last_write >= heartbeat:
-                        if not (write(beat) and pacer.flush()):
-                            return False
-                        continue
-                    wait = _IDLE_CAP if until is None else min(_IDLE_CAP, until - now)
-                    if heartbeat is not None:
-                        wait = min(wait, last_write + heartbeat - now)
-                    if want is not None:
-                        feed._get(want, timeout=wait)
-                        gone = conn.client_gone()
-                    else:
-                        gone = conn.wait_client_gone(wait)
-                    if conn.stopping.is_set():
-                        return False
-                    if gone:
-                        nonlocal outcome
-                        outcome = "the client left"
-                        return False
-
-            if opening and not write(opening):
-                return
-            index = start or 0
-            while True:
-                item = feed._get(index)
-                if item is _Pending.PENDING:
-                    if not idle(None, index):
-                        return
-                    continue
-                if not isinstance(item, FeedEvent):  # the end of a finished feed
-                    pacer.flush()
-                    if keep_open:
-                        outcome = "the feed ran out; kept open"
-                        idle(None, None)
-                        return
-                    outcome = "ended: the feed ran out"
-                    conn.end()
-                    return
-                if item.is_event and sent_events and interval:
-                    if not idle(time.monotonic() + interval, None):
-                        return
-                if not write(item.encode(eol)):
-                    return
-                index += 1
-                if item.is_event:
-                    sent_events += 1
-                    if drop_after is not None and sent_events >= drop_after:
-                        pacer.flush()
-                        outcome = f"dropped ({drop})"
-                        finish_as(conn, drop)
-                        return
+            self.conn.send_head(200, self.options.headers, chunked=self.options.chunked)
+            self.stream(start or 0)
         except OSError:
-            outcome = "the client left"
+            self.outcome = "the client left"
             raise
         finally:
-            if log:
-                log(f"{who} closed after {sent_events} event(s): {outcome}")
+            self.log(f"closed after {self.sent_events} event(s): {self.outcome}")
 
-    return handler
+    def stream(self, index: int) -> None:
+        options = self.options
+        if options.opening and not self.write(options.opening):
+            return
+        while True:
+            item = self.feed._get(index)
+            if item is _Pending.PENDING:
+                if not self.idle(None, index):
+                    return
+                continue
+            if item is None:  # the end of a finished feed
+                self.pacer.flush()
+                if options.keep_open:
+                    self.outcome = "the feed ran out; kept open"
+                    self.idle(None, None)
+                else:
+                    self.outcome = "ended: the feed ran out"
+                    self.conn.end()
+                return
+            if item.is_event and self.sent_events and options.interval:
+                if not self.idle(time.monotonic() + options.interval, None):
+                    return
+            if not self.write(item.encode(options.eol)):
+                return
+            index += 1
+            if item.is_event:
+                self.sent_events += 1
+                if options.drop_after is not None and self.sent_events >= options.drop_after:
+                    self.pacer.flush()
+                    self.outcome = f"dropped ({options.drop})"
+                    finish_as(self.conn, options.drop)
+                    return
+
+    def write(self, data: bytes) -> bool:
+        written = self.pacer.write(data)
+        self.last_write = time.monotonic()
+        return written
+
+    def idle(self, until: float | None, want: int | None) -> bool:
+        """
+        Wait until ``until`` (monotonic), or until the feed has block ``want``, or forever
+        if neither is given, writing heartbeats; False if the stream is to stop.
+        """
+        if not self.pacer.flush():
+            return False
+        heartbeat = self.options.heartbeat
+        while True:
+            if want is not None and self.feed._get(want) is not _Pending.PENDING:
+                return True
+            now = time.monotonic()
+            if until is not None and now >= until:
+                return True
+            if heartbeat is not None and now - self.last_write >= heartbeat:
+                if not (self.write(self.options.beat) and self.pacer.flush()):
+                    return False
+                continue
+            wait = _IDLE_CAP if until is None else min(_IDLE_CAP, until - now)
+            if heartbeat is not None:
+                wait = min(wait, self.last_write + heartbeat - now)
+            if want is not None:
+                self.feed._get(want, timeout=wait)  # wakes as soon as the block comes
+                gone = self.conn.client_gone()
+            else:
+                gone = self.conn.wait_client_gone(wait)
+            if self.conn.stopping.is_set():
+                return False
+            if gone:
+                self.outcome = "the client left"
+                return False

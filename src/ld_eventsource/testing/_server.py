@@ -441,14 +441,14 @@ class Conn:
 
     def send_event(
         self,
-        *,
         data: str | None = None,
+        *,
         event: str | None = None,
         id: str | None = None,
         retry: int | None = None,
         comment: str | None = None,
     ) -> None:
-        """:meth:`send` of :func:`sse` with these arguments."""
+        """:meth:`send` of :func:`sse` with these arguments: ``send_event("hi", id="1")``."""
         self.send(sse(data=data, event=event, id=id, retry=retry, comment=comment))
 
     def send_raw(self, data: bytes) -> None:

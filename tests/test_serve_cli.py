@@ -104,14 +104,35 @@ def read_line(stream: IO[bytes], timeout: float) -> bytes:
 
 
 @contextlib.contextmanager
+def sigint_not_ignored() -> Iterator[None]:
+    """
+    A test run started in the background of a shell script ignores SIGINT, and so would the
+    servers it starts (an ignored signal stays ignored across exec): let them have it.
+    """
+    ignored = signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    if ignored:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        if ignored:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def start(*args: str, stdin: bool) -> subprocess.Popen[bytes]:
+    with sigint_not_ignored():
+        return subprocess.Popen(
+            serve_command(*args),
+            stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+
+
+@contextlib.contextmanager
 def serving(*args: str, stdin: bool = False) -> Iterator[Served]:
     """A running ``sse serve``, stopped (SIGTERM) at the end of the block."""
-    with subprocess.Popen(
-        serve_command(*args),
-        stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    ) as proc:
+    with start(*args, stdin=stdin) as proc:
         try:
             assert proc.stdout is not None
             line = read_line(proc.stdout, STARTUP_TIMEOUT).decode()

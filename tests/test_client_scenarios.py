@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import urllib3
 
+from ld_eventsource import testing
 from ld_eventsource.actions import Comment, Event, Fault, Start
 from ld_eventsource.config import ErrorStrategy, RetryDelayStrategy
 from ld_eventsource.errors import (
@@ -23,6 +24,7 @@ from ld_eventsource.errors import (
     HTTPStatusError,
     StreamTimeoutError,
 )
+from ld_eventsource.testing import Feed, FeedEvent, feed_handler
 from tests.drivers import Driver
 from tests.sse_server import (
     Conn,
@@ -264,14 +266,8 @@ def test_credentials_not_forwarded_to_another_origin(driver: Driver) -> None:
 
 
 def test_reconnects_with_last_event_id(driver: Driver) -> None:
-    def handler(conn: Conn) -> None:
-        last = conn.request.headers.get("last-event-id")
-        start = int(last) + 1 if last else 1
-        conn.send_head()
-        for block in numbered(start, start + 2):
-            conn.send(block)
-
-    with SSEServer(handler) as server:
+    feed = Feed(FeedEvent(data=f"event {i}") for i in range(1, 13))
+    with SSEServer(feed_handler(feed, drop_after=2, drop="end")) as server:
         client = driver.client(server.url, error_strategy=ErrorStrategy.always_continue(), **FAST)
         events = driver.take(client, 12, events=True)
     assert data_of(events) == [f"event {i}" for i in range(1, 13)]
@@ -346,16 +342,12 @@ def test_read_timeout_drops_a_silent_connection(driver: Driver) -> None:
 
 
 def test_partial_event_cut_by_a_reset_is_discarded(driver: Driver) -> None:
-    def handler(conn: Conn) -> None:
-        conn.send_head()
-        if len(conn.server_requests()) == 1:
-            conn.send(sse(id="1", data="whole"))
-            conn.send(b"id: 2\ndata: half")
-            conn.abort()
-        else:
-            conn.send(sse(id="2", data="again"))
-
-    with SSEServer(handler) as server:
+    with testing.SSEServer() as server:
+        server.send("whole", id="1")
+        server.send_raw(b"id: 2\ndata: half")
+        server.drop("abort")
+        server.send("again", id="2")
+        server.drop()
         client = driver.client(server.url, error_strategy=ErrorStrategy.always_continue(), **FAST)
         actions = driver.take(client, 5)
     assert data_of(actions) == ["whole", "again"]

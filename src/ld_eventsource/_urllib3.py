@@ -137,6 +137,7 @@ class _HttpConnectionClient(ConnectionClient):
             _chunks(response, self._read_timeout),
             _closer(response, self._logger),
             response_headers,
+            status=response.status,
         )
 
     def close(self) -> None:

@@ -125,7 +125,11 @@ class _HttpConnectionClient(ConnectionClient):
                 **options,
             )
         except MaxRetryError as e:
-            raise (e.reason or e) from None
+            if e.reason is None:
+                raise
+            # The error itself, keeping its own cause (the OSError of a refused connection,
+            # say): "from None" would erase it.
+            raise e.reason from e.reason.__cause__
         response_headers = CaseInsensitiveHeaders(response.headers)
         try:
             check_response(response.status, response_headers, response.headers.get("Content-Type"))

@@ -1,14 +1,19 @@
-"""The response status on connection results and on HTTPContentTypeError, for both clients."""
+"""
+What a connection attempt tells its caller: the response status on connection results and on
+HTTPContentTypeError (both clients), and the cause of a failed connection.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import pickle
+import socket
 from collections.abc import AsyncIterator
 
 import pytest
 
+from ld_eventsource import SSEClient
 from ld_eventsource.config import (
     AsyncConnectionResult,
     AsyncConnectStrategy,
@@ -80,3 +85,13 @@ def test_content_type_error_status_survives_pickling() -> None:
     assert copy.status == 200
     assert copy.content_type == "text/plain"
     assert HTTPContentTypeError("text/plain").status is None
+
+
+def test_refused_connection_keeps_its_cause() -> None:
+    # A bound socket that does not listen: connecting to it is refused.
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        with SSEClient(f"http://127.0.0.1:{port}/") as client, pytest.raises(Exception) as info:
+            client.start()
+    assert isinstance(info.value.__cause__, ConnectionRefusedError)

@@ -1,0 +1,1 @@
+"""The ``sse`` command-line tool (private: its interface is the command line)."""

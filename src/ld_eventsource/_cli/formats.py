@@ -24,6 +24,7 @@ __all__ = [
     "make_formatter",
     "render_value",
     "rfc3339",
+    "use_color",
 ]
 
 FORMATS: Final = ("pretty", "json", "data", "text", "raw")
@@ -231,6 +232,17 @@ class _Raw(Formatter):
 
     def comment(self, comment: str, received: float) -> str:
         return f":{comment}\n"
+
+
+def use_color(option: str, *, terminal: bool, no_color: bool) -> bool:
+    """
+    Whether ``--color option`` means colors: ``always``, ``never``, or ``auto``: on a
+    terminal, unless ``NO_COLOR`` is set (https://no-color.org: an explicit ``--color
+    always`` still wins).
+    """
+    if option == "auto":
+        return terminal and not no_color
+    return option == "always"
 
 
 def make_formatter(name: str, *, color: bool = False, terminal: bool = False) -> Formatter:

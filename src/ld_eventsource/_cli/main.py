@@ -57,10 +57,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args and args[0] == "serve":
             return _serve(args[1:])
         from ld_eventsource._cli.args import UsageError, parse_options
-        from ld_eventsource._cli.run import EXIT_USAGE, Streams, run
 
         try:
             opts = parse_options(args, stdin=sys.stdin.buffer if sys.stdin else None)
+            # Imported only now: a usage error or --help needs neither urllib3 nor the client.
+            from ld_eventsource._cli.run import Streams, run
+
             streams = Streams(
                 stdout=sys.stdout.buffer,
                 stderr=sys.stderr,
@@ -72,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run(opts, streams)
         except UsageError as e:
             print(f"sse: error: {e}", file=sys.stderr)
-            return EXIT_USAGE
+            return 2
     except SystemExit as e:  # --help and --version
         code = e.code
         return code if isinstance(code, int) else (0 if code is None else 1)

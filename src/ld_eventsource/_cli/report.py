@@ -19,7 +19,7 @@ from ld_eventsource.errors import (
     StreamTimeoutError,
 )
 
-__all__ = ["Reporter", "Stats", "describe", "status_text"]
+__all__ = ["Reporter", "Stats", "causes", "describe", "status_text"]
 
 
 def status_text(status: int) -> str:
@@ -30,14 +30,23 @@ def status_text(status: int) -> str:
         return f"HTTP {status}"
 
 
-def _causes(error: BaseException) -> list[BaseException]:
-    """``error`` and what caused it, outermost first (bounded: chains can loop)."""
-    chain = [error]
-    while len(chain) < 10:
-        cause = chain[-1].__cause__ or chain[-1].__context__
-        if cause is None or cause in chain:
-            break
-        chain.append(cause)
+def causes(error: BaseException) -> list[BaseException]:
+    """
+    ``error`` and what caused it, outermost first: its ``__cause__`` or ``__context__``,
+    and the exceptions it wraps in its arguments (as urllib3's errors do). Bounded, as such
+    chains can loop.
+    """
+    chain: list[BaseException] = []
+    todo = [error]
+    while todo and len(chain) < 10:
+        current = todo.pop(0)
+        if any(current is seen for seen in chain):
+            continue
+        chain.append(current)
+        todo.extend(arg for arg in current.args if isinstance(arg, BaseException))
+        cause = current.__cause__ or current.__context__
+        if cause is not None:
+            todo.append(cause)
     return chain
 
 
@@ -54,7 +63,7 @@ def describe(error: BaseException) -> str:
         return f"not an event stream: {status} with Content-Type {error.content_type}"
     if isinstance(error, (StreamTimeoutError, EventTooLargeError)):
         return str(error)
-    chain = _causes(error)
+    chain = causes(error)
     for cause in chain:
         if isinstance(cause, ssl.SSLCertVerificationError):
             return f"TLS certificate not trusted: {cause.verify_message or cause.reason}"

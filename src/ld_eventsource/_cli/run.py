@@ -8,20 +8,22 @@ wraps :meth:`.ConnectStrategy.http`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import ssl
 import threading
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from logging import Logger
-from time import time
+from time import monotonic, time
 from typing import IO, TYPE_CHECKING, Any, Final, NoReturn, TextIO
 
 from ld_eventsource._cli.args import Options, UsageError
-from ld_eventsource._cli.formats import NO_VALUE, make_formatter
-from ld_eventsource._cli.report import Reporter, Stats, describe, status_text
+from ld_eventsource._cli.formats import NO_VALUE, make_formatter, use_color
+from ld_eventsource._cli.report import Reporter, Stats, causes, describe, status_text
 from ld_eventsource._cli.state import StateFile, StateFileError
 from ld_eventsource.actions import Comment, Event, Fault, Start
 from ld_eventsource.config import (
@@ -86,14 +88,15 @@ class Streams:
 def is_permanent(error: Exception) -> bool:
     """
     Whether trying again cannot help: HTTP 4xx but 408 (timeout) and 429 (too many
-    requests), a redirect that cannot be followed, and a response that is not an event
-    stream. 5xx, network errors and broken streams may pass.
+    requests), a redirect that cannot be followed, a response that is not an event
+    stream, and a TLS certificate that is not trusted. 5xx, network errors and broken
+    streams may pass.
     """
     if isinstance(error, HTTPContentTypeError):
         return True
     if isinstance(error, HTTPStatusError):
         return error.status < 500 and error.status not in (408, 429)
-    return False
+    return any(isinstance(cause, ssl.SSLCertVerificationError) for cause in causes(error))
 
 
 @dataclass(frozen=True)
@@ -161,12 +164,12 @@ def make_pool(opts: Options) -> PoolManager | None:
         return urllib3.PoolManager(cert_reqs="CERT_NONE", assert_hostname=False)
     try:
         context = ssl.create_default_context(cafile=opts.cacert)
+    except ssl.SSLError as e:  # before OSError, of which it is a subclass
+        raise UsageError(
+            f"--cacert {opts.cacert}: not a PEM file of CA certificates ({e.reason or e})"
+        ) from None
     except OSError as e:
         raise UsageError(f"--cacert {opts.cacert}: cannot read: {e.strerror or e}") from None
-    except ssl.SSLError as e:
-        raise UsageError(
-            f"--cacert {opts.cacert}: not a PEM file of CA certificates ({e})"
-        ) from None
     return urllib3.PoolManager(ssl_context=context)
 
 
@@ -288,6 +291,51 @@ class _Deadline:
             self._thread.join()
 
 
+class _Interrupts:
+    """
+    Ctrl-C, held back while an event is written and its id saved: a run interrupted
+    between the two would show the event again when it resumes. A second Ctrl-C in that
+    moment (the output is blocked, say) interrupts at once.
+    """
+
+    def __init__(self) -> None:
+        self._depth = 0
+        self._pending = False
+        self._previous: Any = None
+
+    def install(self) -> None:
+        """Takes over SIGINT, if this is the main thread and SIGINT has Python's handler."""
+        if threading.current_thread() is not threading.main_thread():
+            return
+        if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+            return  # ignored (a background job), or someone else's: left alone
+        self._previous = signal.signal(signal.SIGINT, self._handle)
+
+    def uninstall(self) -> None:
+        """Gives SIGINT back."""
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
+
+    def _handle(self, signum: int, frame: object) -> None:
+        if self._depth and not self._pending:
+            self._pending = True
+            return
+        raise KeyboardInterrupt
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        """Ctrl-C waits for the end of this block."""
+        self._depth += 1
+        try:
+            yield
+        finally:
+            self._depth -= 1
+            if not self._depth and self._pending:
+                self._pending = False
+                raise KeyboardInterrupt
+
+
 # -- the run ----------------------------------------------------------------------------------
 
 
@@ -319,6 +367,7 @@ class _Run:
         state: StateFile | None,
         stats: Stats,
         reporter: Reporter,
+        interrupts: _Interrupts,
     ):
         self.opts = opts
         self.streams = streams
@@ -326,10 +375,9 @@ class _Run:
         self.state = state
         self.stats = stats
         self.reporter = reporter
-        color = opts.color == "always" or (
-            opts.color == "auto" and streams.stdout_terminal and not streams.no_color
-        )
+        color = use_color(opts.color, terminal=streams.stdout_terminal, no_color=streams.no_color)
         self.formatter = make_formatter(opts.format, color=color, terminal=streams.stdout_terminal)
+        self.interrupts = interrupts
         self.shown = 0
         self.field_values = 0
         self.last_error: Exception | None = None
@@ -343,7 +391,8 @@ class _Run:
     def save_state(self, last_event_id: str | None) -> None:
         if self.state is not None:
             try:
-                self.state.save(last_event_id)
+                with self.interrupts.held():
+                    self.state.save(last_event_id)
             except StateFileError as e:
                 raise _StopRunError(EXIT_FAILED, str(e)) from None
 
@@ -351,7 +400,9 @@ class _Run:
         opts = self.opts
         deadline = None
         if opts.timeout is not None:
-            deadline = _Deadline(opts.timeout, self.client, self.stuck)
+            # Counted from the start of the run, not from here.
+            left = opts.timeout - (monotonic() - self.stats.started)
+            deadline = _Deadline(max(left, 0.0), self.client, self.stuck)
         message: str | None = None
         output = True
         try:
@@ -422,8 +473,9 @@ class _Run:
                 self.save_state(event.last_event_id)
                 return
             self.field_values += 1
-        self.write(self.formatter.event(event, time(), value))
-        self.save_state(event.last_event_id)
+        with self.interrupts.held():
+            self.write(self.formatter.event(event, time(), value))
+            self.save_state(event.last_event_id)
         self.shown += 1
         if opts.count is not None and self.shown >= opts.count:
             raise _StopRunError(EXIT_OK)
@@ -538,9 +590,12 @@ def run(opts: Options, streams: Streams) -> int:
             error_strategy=ErrorStrategy.always_continue(),
             last_event_id=last_event_id,
         )
+        interrupts = _Interrupts()
+        interrupts.install()
         try:
-            return _Run(opts, streams, client, state, stats, reporter).execute()
+            return _Run(opts, streams, client, state, stats, reporter, interrupts).execute()
         finally:
+            interrupts.uninstall()
             client.close()
     finally:
         if pool is not None:

@@ -11,9 +11,12 @@ import json
 import os
 import re
 import ssl
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from urllib3.exceptions import NewConnectionError
 
 from ld_eventsource._cli.args import DEFAULT_MAX_ATTEMPTS, UsageError, parse_header, parse_options
@@ -243,6 +246,9 @@ T = 1767225600.25  # 2026-01-01T00:00:00.25Z
 
 def test_rfc3339() -> None:
     assert rfc3339(T) == "2026-01-01T00:00:00.250000Z"
+    for timestamp in (0.0, 951782400.123, 1767225599.9999996, T + 0.000_000_4, 4102444800.5):
+        expected = datetime.fromtimestamp(timestamp, timezone.utc)
+        assert rfc3339(timestamp) == expected.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), timestamp
 
 
 def test_pretty_plain() -> None:
@@ -286,6 +292,33 @@ def test_json_fields() -> None:
     assert with_value["data"] == '{"a":[2]}'
     assert json.loads(fmt.comment("hi", T)) == {"comment": "hi", "time": rfc3339(T)}
     assert "é" in fmt.event(Event(data="é"), T)  # UTF-8, not \\u escapes
+
+
+@given(
+    st.text(),
+    st.text(),
+    st.none() | st.text(),
+    st.none() | st.text(),
+    st.none() | st.recursive(st.none() | st.booleans() | st.integers() | st.text(), st.lists),
+)
+def test_json_lines_are_json(
+    kind: str, data: str, id: str | None, last: str | None, value: object
+) -> None:
+    fmt = make_formatter("json")
+    line = fmt.event(Event(kind, data, id, last), T, NO_VALUE if value is None else value)
+    assert line.endswith("}\n")
+    assert "\n" not in line[:-1]
+    expected: dict[str, object] = {
+        "type": kind,
+        "data": data,
+        "id": id,
+        "last_event_id": last,
+        "time": rfc3339(T),
+    }
+    if value is not None:
+        expected["value"] = value
+    assert json.loads(line) == expected
+    assert json.loads(fmt.comment(data, T)) == {"comment": data, "time": rfc3339(T)}
 
 
 def test_data_format() -> None:

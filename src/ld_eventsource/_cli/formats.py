@@ -10,8 +10,9 @@ may be added, never renamed or removed.
 from __future__ import annotations
 
 import json
+import math
 import re
-from datetime import datetime, timezone
+import time
 from typing import Any, Final
 
 from ld_eventsource.actions import Event
@@ -42,6 +43,9 @@ NO_VALUE: Final[Any] = _NoValue()
 """What :meth:`FieldPath.lookup` returns when the path leads nowhere (or to ``null``)."""
 
 _INDEX: Final = re.compile(r"-?[0-9]+")
+
+# One encoder for the run: json.dumps with options builds a new one on every call.
+_ENCODE: Final = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 class FieldPath:
@@ -94,13 +98,22 @@ def render_value(value: Any) -> str:
     """A ``--field`` value as text: a string as it is, anything else as compact JSON."""
     if isinstance(value, str):
         return value
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return _ENCODE(value)
+
+
+_SECOND: list[Any] = [None, ""]  # the last whole second formatted, and its text
 
 
 def rfc3339(timestamp: float) -> str:
     """A POSIX timestamp as RFC 3339 UTC with microseconds: ``2025-01-31T12:00:00.123456Z``."""
-    moment = datetime.fromtimestamp(timestamp, timezone.utc)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    second = math.floor(timestamp)
+    micro = round((timestamp - second) * 1_000_000)
+    if micro == 1_000_000:
+        second, micro = second + 1, 0
+    if _SECOND[0] != second:
+        # Events come many to a second: the date and time are formatted once per second.
+        _SECOND[:] = [second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))]
+    return f"{_SECOND[1]}.{micro:06d}Z"
 
 
 # C0 controls but tab, DEL and C1 controls: a stream must not drive the terminal.
@@ -163,27 +176,33 @@ class _Pretty(Formatter):
         return self._comment.format(_visible(comment))
 
 
+# The JSON string of a str, as JSONEncoder(ensure_ascii=False) writes it (the C function).
+_STRING: Final = json.encoder.encode_basestring
+
+
+def _string_or_null(value: str | None) -> str:
+    return "null" if value is None else _STRING(value)
+
+
 class _Json(Formatter):
-    """One JSON object per line (see docs/cli.md for the fields)."""
+    """
+    One JSON object per line (see docs/cli.md for the fields). Written field by field: the
+    line for each event of a fast stream costs a few string escapes, not a JSON encoder run.
+    """
 
     def event(self, event: Event, received: float, value: Any = NO_VALUE) -> str:
-        record: dict[str, Any] = {
-            "type": event.event,
-            "data": event.data,
-            "id": event.id,
-            "last_event_id": event.last_event_id,
-            "time": rfc3339(received),
-        }
+        line = (
+            f'{{"type":{_STRING(event.event)},"data":{_STRING(event.data)},'
+            f'"id":{_string_or_null(event.id)},'
+            f'"last_event_id":{_string_or_null(event.last_event_id)},'
+            f'"time":"{rfc3339(received)}"'
+        )
         if value is not NO_VALUE:
-            record["value"] = value
-        return _dumps(record)
+            line += f',"value":{_ENCODE(value)}'
+        return line + "}\n"
 
     def comment(self, comment: str, received: float) -> str:
-        return _dumps({"comment": comment, "time": rfc3339(received)})
-
-
-def _dumps(record: dict[str, Any]) -> str:
-    return json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
+        return f'{{"comment":{_STRING(comment)},"time":"{rfc3339(received)}"}}\n'
 
 
 class _Data(Formatter):

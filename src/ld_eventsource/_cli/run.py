@@ -8,7 +8,6 @@ wraps :meth:`.ConnectStrategy.http`.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
@@ -323,17 +322,15 @@ class _Interrupts:
             return
         raise KeyboardInterrupt
 
-    @contextlib.contextmanager
-    def held(self) -> Iterator[None]:
-        """Ctrl-C waits for the end of this block."""
+    def __enter__(self) -> None:
+        """Ctrl-C waits for the end of the ``with`` block."""
         self._depth += 1
-        try:
-            yield
-        finally:
-            self._depth -= 1
-            if not self._depth and self._pending:
-                self._pending = False
-                raise KeyboardInterrupt
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._depth -= 1
+        if not self._depth and self._pending:
+            self._pending = False
+            raise KeyboardInterrupt
 
 
 # -- the run ----------------------------------------------------------------------------------
@@ -391,7 +388,7 @@ class _Run:
     def save_state(self, last_event_id: str | None) -> None:
         if self.state is not None:
             try:
-                with self.interrupts.held():
+                with self.interrupts:
                     self.state.save(last_event_id)
             except StateFileError as e:
                 raise _StopRunError(EXIT_FAILED, str(e)) from None
@@ -473,9 +470,12 @@ class _Run:
                 self.save_state(event.last_event_id)
                 return
             self.field_values += 1
-        with self.interrupts.held():
+        if self.state is None:
             self.write(self.formatter.event(event, time(), value))
-            self.save_state(event.last_event_id)
+        else:
+            with self.interrupts:
+                self.write(self.formatter.event(event, time(), value))
+                self.save_state(event.last_event_id)
         self.shown += 1
         if opts.count is not None and self.shown >= opts.count:
             raise _StopRunError(EXIT_OK)

@@ -237,7 +237,6 @@ class _Watch:
         self.opts = opts
         self.stats = stats
         self.reporter = reporter
-        self.status: int | None = None
 
     def attempt(self, last_event_id: str | None) -> None:
         self.stats.attempts += 1
@@ -251,7 +250,6 @@ class _Watch:
                 report.log(f"> ({len(self.opts.body)} bytes of body)")
 
     def connected(self, status: int | None, headers: Headers | None) -> None:
-        self.status = status
         self.reporter.log(f"< {status_text(status)}" if status is not None else "< connected")
         self.reporter.log_headers("<", headers)
 

@@ -127,9 +127,9 @@ class _HttpConnectionClient(ConnectionClient):
         except MaxRetryError as e:
             if e.reason is None:
                 raise
-            # The error itself, keeping its own cause (the OSError of a refused connection,
-            # say): "from None" would erase it.
-            raise e.reason from e.reason.__cause__
+            # The error itself, keeping what caused it (the OSError of a refused connection,
+            # say; urllib3 1.26 leaves it in __context__ only): "from None" would erase it.
+            raise e.reason from (e.reason.__cause__ or e.reason.__context__)
         response_headers = CaseInsensitiveHeaders(response.headers)
         try:
             check_response(response.status, response_headers, response.headers.get("Content-Type"))

@@ -160,7 +160,8 @@ def make_pool(opts: Options) -> PoolManager | None:
     if opts.insecure:
         # Asked for: urllib3 would otherwise warn on every request.
         warnings.filterwarnings("ignore", category=urllib3.exceptions.InsecureRequestWarning)
-        return urllib3.PoolManager(cert_reqs="CERT_NONE", assert_hostname=False)
+        # No certificate check means no host name check either, on urllib3 1.26 and 2.
+        return urllib3.PoolManager(cert_reqs="CERT_NONE")
     try:
         context = ssl.create_default_context(cafile=opts.cacert)
     except ssl.SSLError as e:  # before OSError, of which it is a subclass

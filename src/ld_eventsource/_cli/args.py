@@ -282,7 +282,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--color",
         choices=("auto", "always", "never"),
         default="auto",
-        help="colors in pretty output (auto: on a terminal, unless NO_COLOR is set)",
+        help="colors in pretty output (auto: on a terminal, unless NO_COLOR is set "
+        "or TERM is dumb)",
     )
     output.add_argument(
         "--stats", action="store_true", help="at exit, print counters on standard error"

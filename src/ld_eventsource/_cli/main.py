@@ -68,7 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 stderr=sys.stderr,
                 stdout_terminal=_isatty(sys.stdout),
                 stderr_terminal=_isatty(sys.stderr),
-                no_color=bool(os.environ.get("NO_COLOR")),
+                no_color=bool(os.environ.get("NO_COLOR")) or os.environ.get("TERM") == "dumb",
                 output_gone=_silence_stdout,
             )
             return run(opts, streams)

@@ -74,7 +74,7 @@ class Streams:
     stdout_terminal: bool = False
     stderr_terminal: bool = False
     no_color: bool = False
-    """``NO_COLOR`` is set (to anything but the empty string)."""
+    """``NO_COLOR`` is set (to anything but the empty string), or ``TERM`` is ``dumb``."""
     output_gone: Callable[[], None] = lambda: None
     """Called when the reader of stdout went away (so that the exit stays quiet)."""
     hard_exit: Callable[[int], NoReturn] = os._exit

@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -481,6 +482,30 @@ def test_unwritable_state_file_is_an_error(tmp_path: Path) -> None:
     assert (
         result.err == f"sse: error: state file {blocker / 'state'}: cannot read: Not a directory\n"
     )
+
+
+def test_state_file_that_cannot_be_saved_during_the_run(tmp_path: Path) -> None:
+    state = tmp_path / "s"
+    replaced = threading.Event()
+
+    def handler(conn: Conn) -> None:
+        conn.send_event(id="1", data="one")
+        if replaced.wait(RUN_TIMEOUT):
+            conn.send_event(id="2", data="two")
+        conn.wait_client_gone(RUN_TIMEOUT)
+
+    with serve(handler) as server:
+        proc = Run(server.url, "--state-file", str(state), "--format", "data")
+        deadline = time.monotonic() + RUN_TIMEOUT
+        while not state.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        state.unlink()
+        state.mkdir()  # where the next save must go: it cannot
+        replaced.set()
+        result = proc.result()
+    assert (result.status, result.out) == (1, "one\ntwo\n")
+    assert result.err == f"sse: error: state file {state}: cannot write: Is a directory\n"
+    assert list(tmp_path.iterdir()) == [state]  # no temporary file left behind
 
 
 # ---------------------------------------------------------------------------------------------

@@ -337,12 +337,19 @@ def test_field_in_data_and_json_formats() -> None:
 
 
 def test_field_warns_once_per_event_that_is_not_json() -> None:
-    blocks = [sse(data='{"v": 1}'), sse(data="plain text", id="9"), sse(data='{"v": 2}')]
+    deep = "[" * 100_000 + "]" * 100_000  # too deep for the parser: not JSON it can read
+    blocks = [
+        sse(data='{"v": 1}'),
+        sse(data="plain text", id="9"),
+        sse(data=deep),
+        sse(data='{"v": 2}'),
+    ]
     with serve(events_handler(blocks)) as server:
         result = run(server.url, "--no-reconnect", "--field", "v", "--format", "data")
     assert (result.status, result.out) == (0, "1\n2\n")
     assert result.err == (
         "sse: warning: event 2 (id 9): the data is not JSON, skipped: 'plain text'\n"
+        f"sse: warning: event 3: the data is not JSON, skipped: '{'[' * 60}...'\n"
     )
 
 

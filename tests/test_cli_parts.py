@@ -136,6 +136,8 @@ def test_json_body() -> None:
     assert opts.headers == {"content-type": "application/x+json"}
     with pytest.raises(UsageError, match="--json: not valid JSON"):
         parse_options([URL, "--json", "{oops"])
+    with pytest.raises(UsageError, match="--json: nested too deeply"):
+        parse_options([URL, "--json", "[" * 100_000 + "]" * 100_000])
 
 
 @pytest.mark.parametrize(

@@ -386,6 +386,8 @@ def parse_options(argv: Sequence[str], stdin: IO[bytes] | None = None) -> Option
             json.loads(body)
         except ValueError as e:
             raise UsageError(f"--json: not valid JSON: {e}") from None
+        except RecursionError:
+            raise UsageError("--json: nested too deeply to be checked") from None
         if "content-type" not in spelled:
             headers["Content-Type"] = "application/json"
 

@@ -458,7 +458,7 @@ class _Run:
         if opts.field is not None:
             try:
                 value = opts.field.lookup(json.loads(event.data))
-            except ValueError:
+            except (ValueError, RecursionError):  # RecursionError: nested too deep to parse
                 self.reporter.warning(
                     f"{_event_name(self.stats.events, event)}: the data is not JSON, "
                     f"skipped: {_short(event.data)}"

@@ -237,6 +237,7 @@ class _Response(AsyncConnectionResult):
         self._raw_headers = response.headers
         self._headers = None  # made from _raw_headers when first asked for
         self._closer = None
+        self._status = response.status
         self._fail_reads_when_lost(response)
 
     @property

@@ -184,4 +184,4 @@ def check_response(status: int, headers: Headers, content_type: str | None) -> N
     if status < 200 or status >= 300 or status == 204:
         raise HTTPStatusError(status, headers)
     if not is_event_stream(content_type):
-        raise HTTPContentTypeError(content_type or "", headers)
+        raise HTTPContentTypeError(content_type or "", headers, status)

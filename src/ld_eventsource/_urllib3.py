@@ -125,7 +125,11 @@ class _HttpConnectionClient(ConnectionClient):
                 **options,
             )
         except MaxRetryError as e:
-            raise (e.reason or e) from None
+            if e.reason is None:
+                raise
+            # The error itself, keeping what caused it (the OSError of a refused connection,
+            # say; urllib3 1.26 leaves it in __context__ only): "from None" would erase it.
+            raise e.reason from (e.reason.__cause__ or e.reason.__context__)
         response_headers = CaseInsensitiveHeaders(response.headers)
         try:
             check_response(response.status, response_headers, response.headers.get("Content-Type"))
@@ -137,6 +141,7 @@ class _HttpConnectionClient(ConnectionClient):
             _chunks(response, self._read_timeout),
             _closer(response, self._logger),
             response_headers,
+            status=response.status,
         )
 
     def close(self) -> None:

@@ -144,13 +144,16 @@ class HTTPContentTypeError(Exception):
 
     The media type is compared case-insensitively and may carry parameters
     (``text/event-stream; charset=utf-8`` is accepted). The response headers are available
-    from :attr:`headers`.
+    from :attr:`headers`, and its status (a 2xx other than 204) from :attr:`status`.
     """
 
-    def __init__(self, content_type: str, headers: Headers | None = None):
+    def __init__(
+        self, content_type: str, headers: Headers | None = None, status: int | None = None
+    ):
         super().__init__(f'invalid content type "{content_type}"')
         self._content_type = content_type
         self._headers = _as_headers(headers)
+        self._status = status
 
     @property
     def content_type(self) -> str:
@@ -162,8 +165,13 @@ class HTTPContentTypeError(Exception):
         """The HTTP response headers, if available. Header names are case-insensitive."""
         return self._headers
 
+    @property
+    def status(self) -> int | None:
+        """The HTTP status of the response, or ``None`` if unknown."""
+        return self._status
+
     def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self._content_type, self._headers))
+        return (type(self), (self._content_type, self._headers, self._status))
 
 
 class EventTooLargeError(Exception):

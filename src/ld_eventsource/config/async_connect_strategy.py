@@ -145,19 +145,23 @@ class AsyncConnectionResult:
     :param stream: an async iterator of the chunks of bytes of the stream
     :param closer: a callable returning an awaitable that releases the connection, or ``None``
     :param headers: the HTTP response headers, or ``None`` for a non-HTTP stream
+    :param status: the HTTP response status, or ``None`` for a non-HTTP stream
     """
 
-    __slots__ = ("_closer", "_headers", "_stream")
+    __slots__ = ("_closer", "_headers", "_status", "_stream")
 
     def __init__(
         self,
         stream: AsyncIterator[bytes],
         closer: Callable[[], Awaitable[object]] | None,
         headers: Headers | None = None,
+        *,
+        status: int | None = None,
     ):
         self._stream = stream
         self._closer = closer
         self._headers = _as_headers(headers)
+        self._status = status
 
     @property
     def stream(self) -> AsyncIterator[bytes]:
@@ -168,6 +172,11 @@ class AsyncConnectionResult:
     def headers(self) -> Headers | None:
         """The HTTP response headers (names case-insensitive), or ``None`` if not HTTP."""
         return self._headers
+
+    @property
+    def status(self) -> int | None:
+        """The HTTP response status (such as 200), or ``None`` if not HTTP."""
+        return self._status
 
     async def close(self) -> None:
         """Releases the connection. Calling it again does nothing."""

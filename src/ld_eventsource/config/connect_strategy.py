@@ -139,19 +139,23 @@ class ConnectionResult:
         from another thread while the stream is being read, and must then make the read end
         promptly.
     :param headers: the HTTP response headers, or ``None`` for a non-HTTP stream
+    :param status: the HTTP response status, or ``None`` for a non-HTTP stream
     """
 
-    __slots__ = ("_closer", "_headers", "_stream")
+    __slots__ = ("_closer", "_headers", "_status", "_stream")
 
     def __init__(
         self,
         stream: Iterator[bytes],
         closer: Callable[[], object] | None,
         headers: Headers | None = None,
+        *,
+        status: int | None = None,
     ):
         self._stream = stream
         self._closer = closer
         self._headers = _as_headers(headers)
+        self._status = status
 
     @property
     def stream(self) -> Iterator[bytes]:
@@ -162,6 +166,11 @@ class ConnectionResult:
     def headers(self) -> Headers | None:
         """The HTTP response headers (names case-insensitive), or ``None`` if not HTTP."""
         return self._headers
+
+    @property
+    def status(self) -> int | None:
+        """The HTTP response status (such as 200), or ``None`` if not HTTP."""
+        return self._status
 
     def close(self) -> None:
         """Releases the connection. Calling it again does nothing."""

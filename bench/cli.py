@@ -1,0 +1,127 @@
+"""
+What the ``sse`` tool costs per event: how fast it streams events into a pipe, by output
+format, next to the smallest program that does the same with the library (a loop over
+``SSEClient.events`` writing each event's data and flushing).
+
+The responses come from ``bench/_tp_server.py`` (the load server of throughput.py). The rate
+is measured on the reader's side of the pipe, from the first byte of output to the last, so
+interpreter start-up is left out.
+
+    .venv/bin/python bench/cli.py [--events N] [--repeat R] [--json FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import BENCH_DIR, our_python
+
+# The smallest useful command-line reader: what `sse --format data` does, without the tool.
+BASELINE = """
+import sys
+from ld_eventsource import SSEClient
+out = sys.stdout.buffer
+with SSEClient(sys.argv[1]) as client:
+    for event in client.events:
+        out.write(event.data.encode() + b"\\n")
+        out.flush()
+"""
+
+CASES = [
+    # (label, workload/framing, command after the interpreter: "{url}" is replaced)
+    ("library loop, data", "small/chunk-per-event", ["-c", BASELINE, "{url}"]),
+    ("sse --format data", "small/chunk-per-event", ["-m", "ld_eventsource", "{url}", "--format", "data"]),
+    ("sse --format json", "small/chunk-per-event", ["-m", "ld_eventsource", "{url}", "--format", "json"]),
+    ("sse (pretty, piped)", "small/chunk-per-event", ["-m", "ld_eventsource", "{url}"]),
+    ("sse --format raw", "small/chunk-per-event", ["-m", "ld_eventsource", "{url}", "--format", "raw"]),
+    ("sse --format data, 64 KiB chunks", "small/large-chunks", ["-m", "ld_eventsource", "{url}", "--format", "data"]),
+    ("library loop, LLM tokens", "llm-tokens/chunk-per-event", ["-c", BASELINE, "{url}"]),
+    (
+        "sse --field delta --format text",
+        "llm-tokens/chunk-per-event",
+        ["-m", "ld_eventsource", "{url}", "--field", "delta", "--format", "text"],
+    ),
+]  # fmt: skip
+
+
+def measure(python: str, env: dict[str, str], args: list[str]) -> tuple[float, int]:
+    """Seconds from the first byte of output to the last, and the bytes read."""
+    proc = subprocess.Popen([python, *args], stdout=subprocess.PIPE, env=env)
+    assert proc.stdout is not None
+    first = last = 0.0
+    total = 0
+    while True:
+        chunk = proc.stdout.read1(1 << 20)
+        if not chunk:
+            break
+        last = time.perf_counter()
+        if not total:
+            first = last
+        total += len(chunk)
+    if proc.wait(timeout=600) != 0:
+        raise RuntimeError(f"{args} exited with {proc.returncode}")
+    return last - first, total
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=100_000, help="events per run")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per case (the median counts)")
+    parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    ns = parser.parse_args()
+
+    python, env = our_python()
+    server = subprocess.Popen(
+        [
+            python,
+            str(BENCH_DIR / "_tp_server.py"),
+            "--counts",
+            f"small:{ns.events},llm-tokens:{ns.events}",
+            "--framings",
+            "chunk-per-event,large-chunks",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env=env,
+    )
+    assert server.stdout is not None and server.stdin is not None
+    manifest = json.loads(server.stdout.readline())
+    results = []
+    try:
+        print(f"{ns.events} events per run, median of {ns.repeat} runs, output into a pipe\n")
+        print(f"{'case':<36} {'events/s':>10} {'us/event':>9}  vs library")
+        baseline = {}
+        for label, path, template in CASES:
+            events = manifest["cases"][path]["events"]
+            times = []
+            for _ in range(ns.repeat):
+                url = f"http://127.0.0.1:{manifest['port']}/{path}?run={uuid.uuid4().hex}"
+                seconds, _ = measure(python, env, [a.replace("{url}", url) for a in template])
+                times.append(seconds)
+            seconds = statistics.median(times)
+            rate = events / seconds
+            workload = path.split("/")[0]
+            if label.startswith("library"):
+                baseline[workload] = rate
+            ratio = rate / baseline[workload] if workload in baseline else float("nan")
+            print(f"{label:<36} {rate:>10,.0f} {1e6 / rate:>9.2f}  {ratio:>9.2f}x")
+            results.append({"case": label, "path": path, "events": events, "events_per_s": rate})
+    finally:
+        server.stdin.close()
+        server.wait(timeout=30)
+    if ns.json:
+        Path(ns.json).write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

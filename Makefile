@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint format unasync bench contract-service contract-service-async clean \
+.PHONY: demo test lint format unasync bench contract-service contract-service-async clean \
 	test-downstream
 
 $(STAMP): pyproject.toml
@@ -12,6 +12,18 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=25.1"
 	$(BIN)/python -m pip install --quiet -e ".[async]" --group dev --group contract-tests
 	touch $(STAMP)
+
+# The tour of the sse tool against its own test server (scripts/demo.py): needs only the
+# package itself, so a fresh clone runs it after one quick install.
+DEMO_STAMP := $(VENV)/.installed-demo
+
+$(DEMO_STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e .
+	touch $(DEMO_STAMP)
+
+demo: $(DEMO_STAMP)
+	$(BIN)/python scripts/demo.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench contract-tests scripts

@@ -55,8 +55,8 @@ EXPECTED = [
 
 
 def serve_command(*args: str) -> list[str]:
-    """How ``sse serve`` is run: the one place to change once ``sse`` dispatches to it."""
-    return [sys.executable, "-m", "ld_eventsource._cli.serve", *args]
+    """How ``sse serve`` is run: through the ``sse`` tool's own dispatch."""
+    return [sys.executable, "-m", "ld_eventsource", "serve", *args]
 
 
 def run(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint format unasync bench contract-service contract-service-async clean
+.PHONY: test test-deps lint format unasync bench contract-service contract-service-async clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,11 @@ lint: $(STAMP)
 
 test: lint
 	$(BIN)/python -m pytest -W error -p no:cacheprovider
+
+# The test suite against the lowest and the highest urllib3 and aiohttp that pyproject.toml
+# declares, each in a venv of its own (.venv-deps-low/, .venv-deps-high/): docs/reliability.md.
+test-deps:
+	PYTHON=$(PYTHON) scripts/test-deps.sh
 
 format: $(STAMP)
 	$(BIN)/ruff format src tests bench contract-tests scripts
@@ -55,4 +60,4 @@ contract-service-async: $(STAMP)
 	$(BIN)/python contract-tests/async_service.py 8001
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) .venv-deps-low .venv-deps-high .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -35,10 +35,12 @@ run() {
 
 names=("$@")
 [ ${#names[@]} -gt 0 ] || names=(low high)
+status=0
 for name in "${names[@]}"; do
     case $name in
-        low) run low "${LOW[@]}" ;;
-        high) run high "${HIGH[@]}" ;;
+        low) run low "${LOW[@]}" || status=1 ;;
+        high) run high "${HIGH[@]}" || status=1 ;;
         *) echo "unknown set: $name (low or high)" >&2; exit 2 ;;
     esac
 done
+exit $status

@@ -14,11 +14,10 @@ import aiohttp
 from ld_eventsource._decompress import ACCEPT_ENCODING, Decompressor
 from ld_eventsource._http import (
     DEFAULT_CONNECT_TIMEOUT,
-    REDIRECTS,
     HttpParams,
     Request,
     check_response,
-    redirect,
+    redirect_after,
 )
 from ld_eventsource.config.async_connect_strategy import (
     AsyncConnectionClient,
@@ -29,7 +28,6 @@ from ld_eventsource.errors import (
     CaseInsensitiveHeaders,
     Headers,
     HTTPProtocolError,
-    HTTPStatusError,
     StreamTimeoutError,
 )
 
@@ -246,31 +244,27 @@ class _AsyncHttpConnectionClient(AsyncConnectionClient):
         if "_max_redirects" in options:
             options = {k: v for k, v in options.items() if k != "_max_redirects"}
         session = self._get_session()
-        redirects = 0
+        followed = 0
         while True:
             self._logger.info("Connecting to stream at %s", request.url)
             response = await self._send(session, request, options)
-            follow = (
-                redirect(request, response.status, response.headers.get("Location"))
-                if response.status in REDIRECTS
-                else None
-            )
+            try:
+                # The errors make their own CaseInsensitiveHeaders of these headers.
+                follow = redirect_after(
+                    request, response.status, response.headers, followed, max_redirects
+                )
+                if follow is None:
+                    coding = check_response(
+                        response.status, response.headers, response.headers.get("Content-Type")
+                    )
+            except Exception:
+                response.close()  # at once, whatever the body does
+                raise
             if follow is None:
                 break
-            # Closed, never drained: the body of a redirect may never end.
-            response.close()
-            if redirects >= max_redirects:
-                raise HTTPStatusError(response.status, response.headers)
-            redirects += 1
+            response.close()  # never drained: the body of a redirect may never end
+            followed += 1
             request = follow
-        try:
-            # The errors make their own CaseInsensitiveHeaders of these.
-            coding = check_response(
-                response.status, response.headers, response.headers.get("Content-Type")
-            )
-        except Exception:
-            response.close()  # at once, whatever the body does
-            raise
         if coding != "identity" and not _PER_REQUEST_DECOMPRESS:
             # aiohttp < 3.10 with a session of the caller's that decompresses: aiohttp has
             # undone the coding already.

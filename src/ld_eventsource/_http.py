@@ -27,6 +27,7 @@ __all__ = [
     "check_response",
     "is_event_stream",
     "redirect",
+    "redirect_after",
 ]
 
 DEFAULT_CONNECT_TIMEOUT: Final = 10.0
@@ -295,3 +296,20 @@ def redirect(request: Request, status: int, location: str | None) -> Request | N
     if origin != _origin(request.url):
         headers = {k: v for k, v in headers.items() if k.lower() not in _CREDENTIALS}
     return Request(method, url, headers, body)
+
+
+def redirect_after(
+    request: Request, status: int, headers: Headers, followed: int, max_redirects: int
+) -> Request | None:
+    """
+    The request that follows a response (``None``: the response is the one to check), when
+    ``followed`` redirects were followed already; :class:`.HTTPStatusError` with the
+    redirect's status and headers past ``max_redirects``. The transport closes the
+    redirect's response without reading its body, which may never end.
+    """
+    if status not in REDIRECTS:
+        return None
+    follow = redirect(request, status, headers.get("Location"))
+    if follow is not None and followed >= max_redirects:
+        raise HTTPStatusError(status, headers)
+    return follow

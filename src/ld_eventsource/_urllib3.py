@@ -17,11 +17,10 @@ from ld_eventsource._chunked import ChunkedDecoder, ChunkedEncodingError
 from ld_eventsource._decompress import Decompressor
 from ld_eventsource._http import (
     DEFAULT_CONNECT_TIMEOUT,
-    REDIRECTS,
     HttpParams,
     Request,
     check_response,
-    redirect,
+    redirect_after,
 )
 from ld_eventsource.config.connect_strategy import (
     ConnectionClient,
@@ -31,7 +30,6 @@ from ld_eventsource.config.connect_strategy import (
 from ld_eventsource.errors import (
     CaseInsensitiveHeaders,
     HTTPProtocolError,
-    HTTPStatusError,
     StreamTimeoutError,
 )
 
@@ -135,31 +133,27 @@ class _HttpConnectionClient(ConnectionClient):
             headers: dict[str, Any] = dict(user_headers)
             headers.update(request.headers)
             request = Request(request.method, request.url, headers, request.body)
-        redirects = 0
+        followed = 0
         while True:
             self._logger.info("Connecting to stream at %s", request.url)
             response = self._send(request, options)
-            follow = (
-                redirect(request, response.status, response.headers.get("Location"))
-                if response.status in REDIRECTS
-                else None
-            )
+            try:
+                follow = redirect_after(
+                    request, response.status, response.headers, followed, self._params.max_redirects
+                )
+                if follow is None:
+                    coding = check_response(
+                        response.status, response.headers, response.headers.get("Content-Type")
+                    )
+            except Exception:
+                _discard(response)  # at once, whatever the body does
+                raise
             if follow is None:
                 break
-            # Closed, never drained: the body of a redirect may never end.
-            _discard(response)
-            if redirects >= self._params.max_redirects:
-                raise HTTPStatusError(response.status, CaseInsensitiveHeaders(response.headers))
-            redirects += 1
+            _discard(response)  # never drained: the body of a redirect may never end
+            followed += 1
             request = follow
         response_headers = CaseInsensitiveHeaders(response.headers)
-        try:
-            coding = check_response(
-                response.status, response.headers, response.headers.get("Content-Type")
-            )
-        except Exception:
-            _discard(response)
-            raise
         return ConnectionResult(
             _chunks(response, self._read_timeout, coding),
             _closer(response, self._logger),

@@ -222,9 +222,9 @@ class EventTooLargeError(Exception):
 
 class StreamTimeoutError(TimeoutError):
     """
-    No bytes arrived on an open stream for ``read_timeout`` seconds, so the client dropped
-    the connection. It is a stream error like any other: the error strategy decides whether
-    to reconnect.
+    No bytes arrived on an open stream (or, before it, of the response head) for
+    ``read_timeout`` seconds, so the client dropped the connection. It is a stream error
+    like any other: the error strategy decides whether to reconnect.
     """
 
     def __init__(self, timeout: float):

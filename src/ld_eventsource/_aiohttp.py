@@ -41,7 +41,7 @@ _PER_REQUEST_DECOMPRESS = tuple(int(p) for p in aiohttp.__version__.split(".")[:
 
 # The most bytes a response head may take, with the body bytes aiohttp reads along with it
 # (its buffer, at most 2 x read_bufsize, and one read); aiohttp 3.14 allows 128 header
-# lines of 8190 bytes, about as much.
+# lines of 8190 bytes, about as much, and 3.8 to 3.13.0 any number of them.
 _MAX_HEAD_BYTES = 1024 * 1024
 
 # Bytes the connection may receive with no byte of payload coming out of aiohttp's parser:
@@ -323,8 +323,8 @@ class _Guard(asyncio.Protocol):
     release).
 
     Before its response is attached (the head), it counts the bytes received and fails the
-    request past :data:`_MAX_HEAD_BYTES` (aiohttp before 3.14 bounds each header line but
-    not their number). Once a stream is attached (the body), it counts the bytes received
+    request past :data:`_MAX_HEAD_BYTES` (aiohttp 3.8 to 3.13.0 at least bound each header
+    line but not their number). Once a stream is attached (the body), it counts the bytes received
     since the last byte of payload and fails the stream past :data:`_MAX_FRAMING_BYTES`,
     and tells the stream when the connection is lost. Removed when the stream ends.
     """

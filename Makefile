@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format unasync bench contract-service contract-service-async clean \
+.PHONY: demo test test-deps lint format unasync bench contract-service contract-service-async clean \
 	test-downstream
 
 $(STAMP): pyproject.toml
@@ -33,6 +33,11 @@ lint: $(STAMP)
 
 test: lint
 	$(BIN)/python -m pytest -W error -p no:cacheprovider
+
+# The test suite against the lowest and the highest urllib3 and aiohttp that pyproject.toml
+# declares, each in a venv of its own (.venv-deps-low/, .venv-deps-high/): docs/reliability.md.
+test-deps:
+	PYTHON=$(PYTHON) scripts/test-deps.sh
 
 format: $(STAMP)
 	$(BIN)/ruff format src tests bench contract-tests scripts
@@ -75,4 +80,5 @@ contract-service-async: $(STAMP)
 	$(BIN)/python contract-tests/async_service.py 8001
 
 clean:
-	rm -rf $(VENV) .venv-downstream .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) .venv-downstream .venv-deps-low .venv-deps-high .mypy_cache .ruff_cache .pytest_cache \
+		.hypothesis

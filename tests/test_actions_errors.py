@@ -27,6 +27,11 @@ from ld_eventsource.errors import (
     StreamTimeoutError,
 )
 
+# urllib3 2 exports it; urllib3 1.26 has it only in its _collections module (so has 2).
+HTTPHeaderDict: Any = (
+    getattr(urllib3, "HTTPHeaderDict", None) or urllib3._collections.HTTPHeaderDict
+)
+
 PROTOCOLS = range(2, pickle.HIGHEST_PROTOCOL + 1)
 
 
@@ -201,7 +206,7 @@ def test_start_headers_default_none() -> None:
 
 
 def test_start_accepts_any_header_mapping() -> None:
-    raw = urllib3.HTTPHeaderDict()
+    raw = HTTPHeaderDict()
     raw.add("Content-Type", "text/event-stream")
     raw.add("Set-Cookie", "a=1")
     raw.add("set-cookie", "b=2")
@@ -561,7 +566,7 @@ def test_case_insensitive_headers_join_repeated_names() -> None:
 
 
 def test_case_insensitive_headers_from_urllib3_header_dict() -> None:
-    raw = urllib3.HTTPHeaderDict()
+    raw = HTTPHeaderDict()
     raw.add("Link", "<a>")
     raw.add("link", "<b>")
     raw.add("Server", "x")

@@ -67,8 +67,18 @@ def test_nothing_after_the_last_chunk() -> None:
     [b"zz\r\n", b"\r\n", b"-1\r\n", b"1_0\r\nx", b"0x10\r\n", b"3\r\nabcXY", b"f" * 20 + b"\r\n"],
 )
 def test_broken_framing(body: bytes) -> None:
+    decoder = ChunkedDecoder()
     with pytest.raises(ChunkedEncodingError):
-        ChunkedDecoder().feed(body)
+        decoder.feed(body)
+        decoder.feed(b"")
+
+
+def test_the_payload_before_broken_framing_comes_first() -> None:
+    decoder = ChunkedDecoder()
+    assert decoder.feed(b"3\r\nabc\r\nzz\r\n") == b"abc"
+    assert isinstance(decoder.error, ChunkedEncodingError)
+    with pytest.raises(ChunkedEncodingError, match="invalid chunk size"):
+        decoder.feed(b"1\r\nx\r\n")
 
 
 def test_endless_size_line_is_bounded() -> None:

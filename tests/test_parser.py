@@ -641,9 +641,15 @@ def reference(
 
     for line, raw_line in zip(lines, raw_lines, strict=True):
         if line and max_event_size is not None:
-            event_size += len(raw_line) + 1
-            if event_size > max_event_size:
-                return too_large()
+            # A comment line is not kept: it counts toward no event, but it must fit on top
+            # of the event while it arrives.
+            if line.startswith(":"):
+                if event_size + len(raw_line) + 1 > max_event_size:
+                    return too_large()
+            else:
+                event_size += len(raw_line) + 1
+                if event_size > max_event_size:
+                    return too_large()
         # "If the line is empty (a blank line) Dispatch the event, as defined below."
         if not line:
             # "1. Set the last event ID string of the event source to the value of the last
@@ -857,13 +863,31 @@ def test_event_grows_line_by_line_until_one_byte_over() -> None:
     assert [norm(i) for i in parser.feed(b"x")] == [norm(TOO_LARGE(limit))]
 
 
-def test_comment_lines_count_toward_the_event_size() -> None:
-    stream = b":cccccc\ndata:b\n\n"  # 8 + 7 bytes
+def test_comment_lines_count_toward_no_event() -> None:
+    stream = b":cccccc\ndata:b\n:cccccc\n\n"  # 8 + 7 + 8 bytes, 7 of them kept
     for chunks in ([stream], [stream[i : i + 1] for i in range(len(stream))]):
+        got = run(SSEParser(max_event_size=15), chunks)
+        assert got == [norm(C("cccccc")), norm(C("cccccc")), norm(E("b"))]
+        # The second comment must fit on top of the 7 bytes of the event while it arrives.
         got = run(SSEParser(max_event_size=14), chunks)
         assert got[-1] == norm(TOO_LARGE(14))
         assert not any(item[0] == "Event" for item in got)
-    assert run(SSEParser(max_event_size=15), [stream]) == [norm(C("cccccc")), norm(E("b"))]
+
+
+@pytest.mark.parametrize("chunk_size", [1, 7, 100, 4096, 65536])
+def test_a_flood_of_heartbeats_is_no_event(chunk_size: int) -> None:
+    limit = 1024
+    stream = b"data: before\n" + b": heartbeat\n" * 20_000 + b"data: after\n\n"
+    chunks = [stream[i : i + chunk_size] for i in range(0, len(stream), chunk_size)]
+    got = run(SSEParser(max_event_size=limit), chunks)
+    assert got[-1] == norm(E("before\nafter"))
+    assert len(got) == 20_001
+
+
+def test_a_comment_line_longer_than_the_limit_is_too_large() -> None:
+    for chunks in ([b":" + b"c" * 20 + b"\n"], [b":" + b"c" * 20, b"\n"]):
+        got = run(SSEParser(max_event_size=16), chunks)
+        assert got == [norm(TOO_LARGE(16))]
 
 
 def test_many_events_over_the_limit_in_total_are_fine() -> None:

@@ -31,6 +31,7 @@ EXPECTED_ALL: dict[str, set[str]] = {
         "EventTooLargeError",
         "ExceptionWithHeaders",
         "HTTPContentTypeError",
+        "HTTPProtocolError",
         "HTTPStatusError",
         "Headers",
         "StreamTimeoutError",

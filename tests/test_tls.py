@@ -24,6 +24,10 @@ def test_https_stream(driver: Driver, ca: trustme.CA) -> None:
         assert server.url.startswith("https://")
         context = ssl.create_default_context()
         ca.configure_trust(context)
+        if driver.name == "sync" and urllib3.__version__.startswith("1."):
+            # urllib3 1.26 gives no server_hostname to a context of one's own for an IP
+            # address host, and checks the name itself.
+            context.check_hostname = False
         if driver.name == "sync":
             pool = urllib3.PoolManager(ssl_context=context)
             strategy = driver.strategy(server.url, pool=pool)

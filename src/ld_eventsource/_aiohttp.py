@@ -5,13 +5,20 @@ from __future__ import annotations
 import asyncio
 import functools
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from logging import Logger
 from typing import Any
 
 import aiohttp
 
-from ld_eventsource._http import DEFAULT_CONNECT_TIMEOUT, HttpParams, check_response
+from ld_eventsource._decompress import ACCEPT_ENCODING, Decompressor
+from ld_eventsource._http import (
+    DEFAULT_CONNECT_TIMEOUT,
+    HttpParams,
+    Request,
+    check_response,
+    redirect_after,
+)
 from ld_eventsource.config.async_connect_strategy import (
     AsyncConnectionClient,
     AsyncConnectionResult,
@@ -20,7 +27,7 @@ from ld_eventsource.config.async_connect_strategy import (
 from ld_eventsource.errors import (
     CaseInsensitiveHeaders,
     Headers,
-    HTTPStatusError,
+    HTTPProtocolError,
     StreamTimeoutError,
 )
 
@@ -28,12 +35,41 @@ __all__: list[str] = []
 
 _NO_TOTAL_TIMEOUT = aiohttp.ClientTimeout(total=None)
 
+# Since aiohttp 3.10 a request can turn off aiohttp's own decompression (the client undoes
+# content codings itself, in bounded pieces: _decompress); before, only a session can.
+_PER_REQUEST_DECOMPRESS = tuple(int(p) for p in aiohttp.__version__.split(".")[:2]) >= (3, 10)
+
+# The most bytes a response head may take, with the body bytes aiohttp reads along with it
+# (its buffer, at most 2 x read_bufsize, and one read); aiohttp 3.14 allows 128 header
+# lines of 8190 bytes, about as much, and 3.8 to 3.13.0 any number of them.
+_MAX_HEAD_BYTES = 1024 * 1024
+
+# Bytes the connection may receive with no byte of payload coming out of aiohttp's parser:
+# a chunk-size line, extension or trailer that never ends (aiohttp's C parser skips chunk
+# extensions without a bound, and bytes that keep coming defeat any read timeout).
+_MAX_FRAMING_BYTES = 65536
+
 # The body buffer's low-water mark (aiohttp's ``read_bufsize``, 64 KiB by default). aiohttp
 # resumes its parser on every HTTP chunk taken from a buffer below that mark, which costs more
 # than parsing the event in it when each event is a chunk of its own; with 16 KiB that happens
 # on a small share of the chunks, and a stream of small chunked events reads about 25 % faster
 # (bench/profile_sync.py --async-profile). Streams of large events read as fast as with 64 KiB.
 _READ_BUFSIZE = 16384
+
+
+class _GuardedConnector(aiohttp.TCPConnector):
+    """
+    A connector whose connections have a :class:`_Guard` from the start, so that the head
+    of a response is bounded too (on the sessions that clients make for themselves;
+    :meth:`aiohttp.BaseConnector.connect` is public API).
+    """
+
+    async def connect(self, *args: Any, **kwargs: Any) -> Any:
+        connection = await super().connect(*args, **kwargs)
+        transport = getattr(connection, "transport", None)
+        if transport is not None and not transport.is_closing():
+            _Guard.install(transport)
+        return connection
 
 
 class _SharedConnector:
@@ -51,7 +87,7 @@ class _SharedConnector:
 
     def __init__(self, loop: asyncio.AbstractEventLoop):
         self.loop = loop
-        self.connector = aiohttp.TCPConnector(limit=0, limit_per_host=0)
+        self.connector = _GuardedConnector(limit=0, limit_per_host=0)
         self.users = 0
 
     @classmethod
@@ -123,9 +159,20 @@ def _request_options(
         )
     options["timeout"] = timeout
     options.setdefault("read_bufsize", _READ_BUFSIZE)
-    # aiohttp counts requests where urllib3 counts redirects followed.
-    options.setdefault("max_redirects", params.max_redirects + 1)
-    options.setdefault("allow_redirects", params.max_redirects > 0)
+    # Redirects are followed by the client (_http.redirect), never by aiohttp, whose rules
+    # changed across releases (some forward Cookie to another origin). aiohttp's own two
+    # options still set the bound: aiohttp counts requests where the client counts redirects.
+    if not options.pop("allow_redirects", True):
+        options["_max_redirects"] = 0
+    elif "max_redirects" in options:
+        options["_max_redirects"] = max(int(options["max_redirects"]) - 1, 0)
+    options.pop("max_redirects", None)
+    options["allow_redirects"] = False
+    # The client undoes content codings itself (_decompress); the caller's choice changes
+    # nothing in what the stream reads.
+    options.pop("auto_decompress", None)
+    if _PER_REQUEST_DECOMPRESS:
+        options["auto_decompress"] = False
     return (dict(headers) if headers else None), options, timeout.sock_read
 
 
@@ -173,13 +220,13 @@ class _AsyncHttpConnectionClient(AsyncConnectionClient):
                 connector=self._connector.connector,
                 connector_owner=False,
                 timeout=_NO_TOTAL_TIMEOUT,
+                auto_decompress=False,
             )
         return session
 
     async def connect(self, last_event_id: str | None) -> AsyncConnectionResult:
         strategy = self._strategy
         request = strategy._params.request(last_event_id)
-        self._logger.info("Connecting to stream at %s", request.url)
         headers: dict[str, Any]
         if strategy._headers:
             headers = dict(strategy._headers)
@@ -189,23 +236,60 @@ class _AsyncHttpConnectionClient(AsyncConnectionClient):
         for name, value in headers.items():
             if isinstance(value, bytes):
                 headers[name] = value.decode("utf-8")  # aiohttp writes header values as UTF-8
+        if not any(name.lower() == "accept-encoding" for name in headers):
+            headers["Accept-Encoding"] = ACCEPT_ENCODING  # only what the client can undo
+        request = Request(request.method, request.url, headers, request.body)
+        options = strategy._options
+        max_redirects = options.get("_max_redirects", strategy._params.max_redirects)
+        if "_max_redirects" in options:
+            options = {k: v for k, v in options.items() if k != "_max_redirects"}
+        session = self._get_session()
+        followed = 0
+        while True:
+            self._logger.info("Connecting to stream at %s", request.url)
+            response = await self._send(session, request, options)
+            try:
+                # The errors make their own CaseInsensitiveHeaders of these headers.
+                follow = redirect_after(
+                    request, response.status, response.headers, followed, max_redirects
+                )
+                if follow is None:
+                    coding = check_response(
+                        response.status, response.headers, response.headers.get("Content-Type")
+                    )
+            except Exception:
+                response.close()  # at once, whatever the body does
+                raise
+            if follow is None:
+                break
+            response.close()  # never drained: the body of a redirect may never end
+            followed += 1
+            request = follow
+        if coding != "identity" and not _PER_REQUEST_DECOMPRESS:
+            # aiohttp < 3.10 with a session of the caller's that decompresses: aiohttp has
+            # undone the coding already.
+            if getattr(session, "auto_decompress", getattr(session, "_auto_decompress", True)):
+                coding = "identity"
+        return _Response(response, strategy._read_timeout, coding)
+
+    async def _send(
+        self, session: aiohttp.ClientSession, request: Request, options: dict[str, Any]
+    ) -> aiohttp.ClientResponse:
         try:
-            response = await self._get_session().request(
-                request.method, request.url, headers=headers, data=request.body, **strategy._options
+            return await session.request(
+                request.method, request.url, headers=request.headers, data=request.body, **options
             )
-        except aiohttp.TooManyRedirects as e:
-            last = e.history[-1] if e.history else None
-            raise HTTPStatusError(
-                last.status if last is not None else 310,
-                CaseInsensitiveHeaders(last.headers) if last is not None else None,
-            ) from e
-        try:
-            # The errors make their own CaseInsensitiveHeaders of these.
-            check_response(response.status, response.headers, response.headers.get("Content-Type"))
-        except Exception:
-            response.release()
+        except aiohttp.ClientResponseError as e:
+            cause = e.__cause__
+            if isinstance(cause, aiohttp.http_exceptions.HttpProcessingError):
+                # aiohttp's parser rejected the head: a bad status line, a line too long,
+                # too many headers, conflicting framing.
+                raise HTTPProtocolError(_describe(cause)) from e
             raise
-        return _Response(response, strategy._read_timeout)
+        except aiohttp.ServerTimeoutError as e:
+            if _is_read_timeout(e) and self._strategy._read_timeout is not None:
+                raise StreamTimeoutError(self._strategy._read_timeout) from e
+            raise
 
     async def close(self) -> None:
         session, self._own_session = self._own_session, None
@@ -218,19 +302,133 @@ class _AsyncHttpConnectionClient(AsyncConnectionClient):
                 await connector.release()
 
 
+def _describe(error: BaseException) -> str:
+    """A short description of aiohttp's error, for an HTTPProtocolError."""
+    message = " ".join(str(getattr(error, "message", "") or error).split())[:200]
+    return f"{type(error).__name__}: {message}"
+
+
+def _is_read_timeout(error: aiohttp.ServerTimeoutError) -> bool:
+    """Whether a timeout is sock_read (aiohttp 3.10+ says so by class, earlier by message)."""
+    connect_timeout = getattr(aiohttp, "ConnectionTimeoutError", None)
+    if connect_timeout is not None:
+        return not isinstance(error, connect_timeout)
+    return "Connection timeout" not in str(error)
+
+
+class _Guard(asyncio.Protocol):
+    """
+    Stands between a connection's transport and aiohttp's protocol, installed with the
+    transport's public ``set_protocol`` (so it works on every event loop and every aiohttp
+    release).
+
+    Before its response is attached (the head), it counts the bytes received and fails the
+    request past :data:`_MAX_HEAD_BYTES` (aiohttp 3.8 to 3.13.0 at least bound each header
+    line but not their number). Once a stream is attached (the body), it counts the bytes received
+    since the last byte of payload and fails the stream past :data:`_MAX_FRAMING_BYTES`,
+    and tells the stream when the connection is lost. Removed when the stream ends.
+    """
+
+    __slots__ = ("_content", "_response", "_since", "_total", "protocol", "transport")
+
+    def __init__(self, transport: asyncio.BaseTransport, protocol: Any):
+        self.transport = transport
+        self.protocol = protocol
+        self._content: aiohttp.StreamReader | None = None
+        self._response: _Response | None = None
+        self._since = 0
+        self._total = 0
+
+    @classmethod
+    def install(cls, transport: asyncio.BaseTransport) -> _Guard:
+        """The guard of ``transport``, installed if it has none."""
+        protocol = transport.get_protocol()
+        if isinstance(protocol, _Guard):
+            return protocol
+        guard = cls(transport, protocol)
+        transport.set_protocol(guard)
+        return guard
+
+    def attach(self, response: _Response, content: aiohttp.StreamReader) -> None:
+        """From now on, guards the body of ``response``."""
+        self._response = response
+        self._content = content
+        self._total = content.total_bytes
+        self._since = 0
+
+    def data_received(self, data: bytes) -> None:
+        self.protocol.data_received(data)
+        content = self._content
+        if content is None:
+            # The head, and at most aiohttp's buffer of body bytes read along with it.
+            self._since += len(data)
+            if self._since > _MAX_HEAD_BYTES:
+                self._since = -(2**62)  # once
+                self.protocol.set_exception(
+                    HTTPProtocolError(f"response head over {_MAX_HEAD_BYTES} bytes")
+                )
+                self.transport.close()
+            return
+        total = content.total_bytes
+        if total != self._total:
+            self._total = total
+            self._since = 0
+            return
+        self._since += len(data)
+        response = self._response
+        if self._since > _MAX_FRAMING_BYTES and content.exception() is None and response:
+            response._fail(
+                HTTPProtocolError(
+                    f"over {_MAX_FRAMING_BYTES} bytes of chunked framing without payload"
+                    " (a chunk-size line, extension or trailer that never ends)"
+                )
+            )
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.protocol.connection_made(transport)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.protocol.connection_lost(exc)
+        if self._response is not None:
+            self._response._connection_lost(exc)
+
+    def eof_received(self) -> bool | None:
+        return self.protocol.eof_received()  # type: ignore[no-any-return]
+
+    def pause_writing(self) -> None:
+        self.protocol.pause_writing()
+
+    def resume_writing(self) -> None:
+        self.protocol.resume_writing()
+
+    def remove(self) -> None:
+        """Gives the transport back to aiohttp's protocol."""
+        if self.transport.get_protocol() is self:
+            self.transport.set_protocol(self.protocol)
+
+
 class _Response(AsyncConnectionResult):
     """
     One open response: the connection result, its stream of chunks and its closer at once,
     so that a stream costs one small object.
 
-    Each read returns what is buffered, never waiting for more. The response is closed when
-    the body ends, when a read fails (or is cancelled), and by :meth:`close`; after that the
-    stream is over.
+    Each read returns what is buffered, never waiting for more; a content coding is undone
+    in pieces of at most 64 KiB. The response is closed when the body ends, when a read
+    fails (or is cancelled), and by :meth:`close`; after that the stream is over.
     """
 
-    __slots__ = ("_content", "_raw_headers", "_read_timeout", "_response")
+    __slots__ = (
+        "_content",
+        "_decoder",
+        "_guard",
+        "_lost_error",
+        "_pieces",
+        "_raw_headers",
+        "_read_timeout",
+        "_response",
+    )
 
-    def __init__(self, response: aiohttp.ClientResponse, read_timeout: float | None):
+    def __init__(self, response: aiohttp.ClientResponse, read_timeout: float | None, coding: str):
         self._response: aiohttp.ClientResponse | None = response
         self._content = response.content
         self._read_timeout = read_timeout
@@ -238,7 +436,11 @@ class _Response(AsyncConnectionResult):
         self._headers = None  # made from _raw_headers when first asked for
         self._closer = None
         self._status = response.status
-        self._fail_reads_when_lost(response)
+        self._decoder = Decompressor(coding) if coding != "identity" else None
+        self._pieces: Iterator[bytes] | None = None
+        self._lost_error: BaseException | None = None
+        self._guard: _Guard | None = None
+        self._guard_framing(response)
 
     @property
     def stream(self) -> AsyncIterator[bytes]:
@@ -257,46 +459,90 @@ class _Response(AsyncConnectionResult):
         return self
 
     async def __anext__(self) -> bytes:
-        if self._response is None:
-            raise StopAsyncIteration
+        pieces = self._pieces
+        if pieces is not None:
+            piece = self._next_piece(pieces)
+            if piece is not None:
+                return piece
+        while True:
+            if self._response is None:
+                raise StopAsyncIteration
+            try:
+                chunk = await self._content.readany()
+            except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as e:
+                self._end()
+                raise StreamTimeoutError(self._read_timeout or 0.0) from e
+            except (aiohttp.ClientPayloadError, aiohttp.ClientResponseError) as e:
+                # A body cut short or whose framing broke (aiohttp's parser says which).
+                # When the connection was reset, the reset is the error to see.
+                self._end()
+                lost = self._lost_error
+                if lost is not None:
+                    raise lost from e
+                raise HTTPProtocolError(_describe(e.__cause__ or e)) from e
+            except BaseException:
+                self._end()
+                raise
+            if not chunk:
+                lost = self._lost_error
+                self._end()
+                if lost is not None:
+                    raise lost  # a close-delimited body ended by a reset, not in order
+                raise StopAsyncIteration
+            if self._decoder is None:
+                return chunk
+            piece = self._next_piece(self._decoder.feed(chunk))
+            if piece is not None:
+                return piece
+
+    def _next_piece(self, pieces: Iterator[bytes]) -> bytes | None:
         try:
-            chunk = await self._content.readany()
-        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as e:
-            self._end()
-            raise StreamTimeoutError(self._read_timeout or 0.0) from e
+            piece = next(pieces, None)
         except BaseException:
             self._end()
             raise
-        if not chunk:
-            self._end()
-            raise StopAsyncIteration
-        return chunk
+        self._pieces = pieces if piece is not None else None
+        return piece
 
     async def close(self) -> None:
         self._end()
 
     def _end(self) -> None:
+        guard, self._guard = self._guard, None
+        if guard is not None:
+            guard.remove()
+        self._pieces = None
         response, self._response = self._response, None
         if response is not None:
             response.close()
 
-    def _fail_reads_when_lost(self, response: aiohttp.ClientResponse) -> None:
+    def _fail(self, error: Exception) -> None:
+        """Fails the stream from the connection's side: the next read raises ``error``."""
+        self._content.set_exception(error)
+        response = self._response
+        if response is not None:
+            response.close()  # no more bytes; the reader still sees the error first
+
+    def _guard_framing(self, response: aiohttp.ClientResponse) -> None:
+        connection = response.connection
+        transport = getattr(connection, "transport", None)
+        if transport is None or transport.is_closing():
+            return  # the body is in already
+        guard = self._guard = _Guard.install(transport)
+        guard.attach(self, self._content)
+
+    def _connection_lost(self, exc: BaseException | None) -> None:
         """
-        Makes a pending read fail once the connection is gone.
+        After aiohttp's protocol has seen the connection go: makes a pending read fail, and
+        remembers a reset.
 
         When aiohttp's C parser meets broken chunked framing it closes the connection but
         leaves the body stream open, so a read would wait forever (sock_read does not fire
-        either). A callback (this object's bound method: no closure) on the connection's
-        ``closed`` future closes that gap.
+        either). And for aiohttp a reset ends a close-delimited body as if in order; the
+        reset (``ConnectionResetError``, as in the sync client) is the error to see.
         """
-        connection = response.connection
-        closed = getattr(getattr(connection, "protocol", None), "closed", None)
-        if isinstance(closed, asyncio.Future):
-            closed.add_done_callback(self._lost)
-
-    def _lost(self, future: asyncio.Future[None]) -> None:
-        if not future.cancelled():
-            future.exception()  # retrieved, so that asyncio does not log it
+        if exc is not None and self._response is not None:
+            self._lost_error = exc
         content = self._content
         if not content.is_eof() and content.exception() is None:
             content.set_exception(

@@ -10,20 +10,22 @@ from __future__ import annotations
 
 from typing import Final
 
+from ld_eventsource.errors import HTTPProtocolError
+
 __all__ = ["ChunkedDecoder", "ChunkedEncodingError"]
 
 _MAX_SIZE_LINE: Final = 4096  # chunk-size line, extensions included
 _HEX: Final = b"0123456789abcdefABCDEF"
 
 
-class ChunkedEncodingError(ValueError):
+class ChunkedEncodingError(HTTPProtocolError):
     """The response body broke the chunked framing, or ended before its last chunk."""
 
 
 class ChunkedDecoder:
     """Feed it the body bytes as they arrive; it returns the payload they carry."""
 
-    __slots__ = ("_crlf", "_left", "_line", "done")
+    __slots__ = ("_crlf", "_left", "_line", "done", "error")
 
     def __init__(self) -> None:
         self._left = 0  # payload bytes of the current chunk still to come
@@ -31,15 +33,32 @@ class ChunkedDecoder:
         self._line = b""  # a chunk-size line cut by the end of a read
         self.done = False
         """Whether the last chunk (size 0) has been seen: the body is complete."""
+        self.error: ChunkedEncodingError | None = None
+        """The framing error met, once met: the payload before it was returned first."""
 
     def feed(self, data: bytes) -> bytes:
-        """The payload in ``data``, joined; raises :class:`ChunkedEncodingError`."""
+        """
+        The payload in ``data``, joined; raises :class:`ChunkedEncodingError`. When the
+        framing breaks after some payload, that payload is returned, :attr:`error` is set,
+        and the next call raises it.
+        """
+        if self.error is not None:
+            raise self.error
         if self.done:
             return b""
+        out: list[bytes] = []
+        try:
+            self._feed(data, out)
+        except ChunkedEncodingError as e:
+            self.error = e
+            if not out:
+                raise
+        return out[0] if len(out) == 1 else b"".join(out)
+
+    def _feed(self, data: bytes, out: list[bytes]) -> None:
         if self._line:
             data = self._line + data
             self._line = b""
-        out: list[bytes] = []
         pos = 0
         end = len(data)
         left = self._left
@@ -98,4 +117,3 @@ class ChunkedDecoder:
             left = size
         self._left = left
         self._crlf = crlf
-        return out[0] if len(out) == 1 else b"".join(out)

@@ -74,6 +74,28 @@ def _decode(buffer: bytes, start: int, stop: int) -> str:
     return str(memoryview(buffer)[start:stop], "utf-8", "replace")
 
 
+def _comment_bytes(buffer: bytes, start: int, stop: int) -> int:
+    """
+    The bytes, line ends included, of the comment lines in ``buffer[start:stop]``, which
+    starts at the start of a line and ends at the end of one. One search when there are none.
+    """
+    if start >= stop:
+        return 0
+    if buffer[start] == 58:  # ":"
+        pos = start
+    else:
+        pos = buffer.find(b"\n:", start, stop) + 1
+        if not pos:
+            return 0
+    total = 0
+    while True:
+        eol = buffer.find(b"\n", pos, stop)
+        total += eol + 1 - pos
+        pos = buffer.find(b"\n:", eol, stop) + 1
+        if not pos:
+            return total
+
+
 MAX_RETRY_MS: Final = 2**31 - 1
 """The largest ``retry:`` value used (about 24.8 days); a larger one is clamped to it."""
 
@@ -91,7 +113,9 @@ class SSEParser:
 
     :param max_event_size: the bound, in bytes, of the event being assembled, counted from
         the line after the last blank line, line terminators as one byte each, a pending
-        unterminated line included. Past it, :meth:`feed` returns an
+        unterminated line included. Comment lines are not kept, so once complete they count
+        for nothing (a flood of heartbeats is no event); each of them must still fit on top
+        of the event while it arrives. Past the bound, :meth:`feed` returns an
         :class:`EventTooLargeError` as its last item and the parser stops: the caller is
         expected to drop the stream. The items before it are complete and valid.
     :param last_event_id: the last event id the stream starts from (the one sent in
@@ -128,7 +152,7 @@ class SSEParser:
         self._skip_lf = False  # the last chunk ended with CR: a leading LF ends no line
         self._pending: list[bytes] = []  # fragments of an unterminated line
         self._pending_size = 0
-        self._event_size = 0  # bytes of complete lines since the last blank line
+        self._event_size = 0  # bytes of complete lines since the last blank line, no comments
         self._failed: EventTooLargeError | None = None
         # The event being assembled ("data buffer", "event type buffer", and the value of
         # this block's own id: field, if any). The type is kept as it will be dispatched.
@@ -221,14 +245,21 @@ class SSEParser:
             self._lines(_decode(data, start, end - 1).split("\n"), out)
 
         # The size of the event in progress: the bytes after the last blank line, or all of
-        # the complete lines added to it if there is none.
+        # the complete lines added to it if there is none; comment lines are not kept, so
+        # they count for nothing once complete (a flood of heartbeats is no event).
         blank = data.rfind(b"\n\n", 0, end)
         if blank >= 0:
             tail = end - blank - 2
+            if tail:
+                tail -= _comment_bytes(data, blank + 2, end)
         elif data[0] == 10 and not pending:  # the chunk opens with a blank line
-            tail = end - 1
+            tail = end - 1 - _comment_bytes(data, 1, end)
+        elif pending:
+            tail = size - _comment_bytes(data, first + 1, end)
+            if pending[0][:1] == b":":  # the line it ended was a comment
+                tail -= self._pending_size + first + 1
         else:
-            tail = size
+            tail = size - _comment_bytes(data, 0, end)
         self._event_size = tail
         if end < len(data):
             self._pending = [data[end:]]
@@ -271,17 +302,9 @@ class SSEParser:
         complete = b"".join(pending)
         self._pending = [data[end:]] if end < len(data) else []
         self._pending_size = len(data) - end
-        size = len(complete)
-        blank = complete.rfind(b"\n\n")
-        if blank >= 0:
-            tail = size - blank - 2
-        elif complete[0] == 10:  # the chunk opens with a blank line
-            tail = size - 1
-        else:
-            tail = self._event_size + size
         out: list[Item] = []
-        allowed = self._allowed_prefix(complete)
-        if allowed < size:
+        allowed, tail = self._allowed_prefix(complete)
+        if allowed < len(complete):
             if allowed:
                 self._lines(complete[: allowed - 1].decode("utf-8", "replace").split("\n"), out)
             return self._fail(out)
@@ -291,30 +314,61 @@ class SSEParser:
             return self._fail(out)
         return out
 
-    def _allowed_prefix(self, complete: bytes) -> int:
-        """The length of the longest run of whole events in ``complete`` within the limit."""
-        limit = self._max
+    def _allowed_prefix(self, complete: bytes) -> tuple[int, int]:
+        """
+        The length of the longest run of whole events in ``complete`` (complete lines, from
+        the start of a line) within the limit, and the size of the event in progress at its
+        end when that run is all of ``complete``.
+        """
         length = len(complete)
-        start = -self._event_size  # the event in progress began in an earlier chunk
-        pos = 0
+        kept = self._event_size  # the event in progress began in an earlier chunk
+        start = pos = 0
         if complete[0] == 10:
-            if self._event_size > limit:
-                return 0
             pos = 1
             while pos < length and complete[pos] == 10:  # more blank lines: no event yet
                 pos += 1
             start = pos
+            kept = 0
         while True:
             blank = complete.find(b"\n\n", pos)
             stop = length if blank < 0 else blank + 1
-            if stop - start > limit:
-                return max(start, 0)
+            size = kept + stop - start  # the bytes, comments included: a bound
+            if size <= self._max:
+                size -= _comment_bytes(complete, start, stop)
+            else:
+                measured = self._measure(complete, start, stop, kept)
+                if measured is None:
+                    return start, 0
+                size = measured
             if blank < 0:
-                return length
+                return length, size
             pos = blank + 2
             while pos < length and complete[pos] == 10:
                 pos += 1
             start = pos
+            kept = 0
+
+    def _measure(self, buffer: bytes, start: int, stop: int, kept: int) -> int | None:
+        """
+        The size of an event whose lines are ``buffer[start:stop]`` (no blank line among
+        them) added to ``kept``, line by line; ``None`` if it exceeds the limit. A comment
+        line is not kept, but while it arrives it is held, so it must fit on top of the
+        event as much as any other line.
+        """
+        limit = self._max
+        pos = start
+        while pos < stop:
+            eol = buffer.find(b"\n", pos, stop)
+            size = eol + 1 - pos
+            if buffer[pos] == 58:  # ":"
+                if kept + size > limit:
+                    return None
+            else:
+                kept += size
+                if kept > limit:
+                    return None
+            pos = eol + 1
+        return kept
 
     def _line(self, line: bytes, stop: int, out: list[Item]) -> None:
         """

@@ -4,22 +4,34 @@ from __future__ import annotations
 
 import socket
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from http.client import HTTPException
 from logging import Logger
-from typing import Any
+from typing import Any, cast
 
 import urllib3
-from urllib3.exceptions import MaxRetryError, ProtocolError, ReadTimeoutError
+from urllib3.exceptions import InvalidHeader, MaxRetryError, ProtocolError, ReadTimeoutError
 from urllib3.util import Retry, Timeout
 
 from ld_eventsource._chunked import ChunkedDecoder, ChunkedEncodingError
-from ld_eventsource._http import DEFAULT_CONNECT_TIMEOUT, HttpParams, check_response
+from ld_eventsource._decompress import Decompressor
+from ld_eventsource._http import (
+    DEFAULT_CONNECT_TIMEOUT,
+    HttpParams,
+    Request,
+    check_response,
+    redirect_after,
+)
 from ld_eventsource.config.connect_strategy import (
     ConnectionClient,
     ConnectionResult,
     ConnectStrategy,
 )
-from ld_eventsource.errors import CaseInsensitiveHeaders, StreamTimeoutError
+from ld_eventsource.errors import (
+    CaseInsensitiveHeaders,
+    HTTPProtocolError,
+    StreamTimeoutError,
+)
 
 __all__: list[str] = []
 
@@ -30,6 +42,10 @@ class _OwnPoolManager(urllib3.PoolManager):
     """
     The pool a client makes for itself: it keeps track of its connections, so that
     ``close()`` from another thread can also end an attempt still waiting for its response.
+
+    It overrides urllib3's ``_new_pool`` and wraps the pool's ``ConnectionCls``, both
+    present from urllib3 1.26 to 2.x; a pool without ``ConnectionCls`` is used untracked,
+    and then such an attempt ends with its timeouts instead.
     """
 
     def __init__(self) -> None:
@@ -44,7 +60,9 @@ class _OwnPoolManager(urllib3.PoolManager):
         request_context: dict[str, Any] | None = None,
     ) -> Any:
         pool: Any = super()._new_pool(scheme, host, port, request_context)
-        make = pool.ConnectionCls
+        make = getattr(pool, "ConnectionCls", None)
+        if make is None:
+            return pool
         connections = self.connections
 
         def tracked(*args: Any, **kwargs: Any) -> Any:
@@ -109,40 +127,68 @@ class _HttpConnectionClient(ConnectionClient):
 
     def connect(self, last_event_id: str | None) -> ConnectionResult:
         request = self._params.request(last_event_id)
-        self._logger.info("Connecting to stream at %s", request.url)
         options = dict(self._options)
         user_headers = options.pop("headers", None)
-        headers: dict[str, Any] = dict(user_headers or {})
-        headers.update(request.headers)
-        try:
-            response = self._pool.request(
-                request.method,
-                request.url,
-                body=request.body,
-                headers=headers,
-                preload_content=False,
-                redirect=True,
-                **options,
-            )
-        except MaxRetryError as e:
-            if e.reason is None:
+        if user_headers:
+            headers: dict[str, Any] = dict(user_headers)
+            headers.update(request.headers)
+            request = Request(request.method, request.url, headers, request.body)
+        followed = 0
+        while True:
+            self._logger.info("Connecting to stream at %s", request.url)
+            response = self._send(request, options)
+            try:
+                follow = redirect_after(
+                    request, response.status, response.headers, followed, self._params.max_redirects
+                )
+                if follow is None:
+                    coding = check_response(
+                        response.status, response.headers, response.headers.get("Content-Type")
+                    )
+            except Exception:
+                _discard(response)  # at once, whatever the body does
                 raise
-            # The error itself, keeping what caused it (the OSError of a refused connection,
-            # say; urllib3 1.26 leaves it in __context__ only): "from None" would erase it.
-            raise e.reason from (e.reason.__cause__ or e.reason.__context__)
+            if follow is None:
+                break
+            _discard(response)  # never drained: the body of a redirect may never end
+            followed += 1
+            request = follow
         response_headers = CaseInsensitiveHeaders(response.headers)
-        try:
-            check_response(response.status, response_headers, response.headers.get("Content-Type"))
-        except Exception:
-            response.drain_conn()
-            response.release_conn()
-            raise
         return ConnectionResult(
-            _chunks(response, self._read_timeout),
+            _chunks(response, self._read_timeout, coding),
             _closer(response, self._logger),
             response_headers,
             status=response.status,
         )
+
+    def _send(self, request: Request, options: dict[str, Any]) -> urllib3.BaseHTTPResponse:
+        try:
+            return self._pool.request(
+                request.method,
+                request.url,
+                body=request.body,
+                headers=cast(dict[str, str], request.headers),  # bytes values are sent as they are
+                preload_content=False,
+                decode_content=False,  # undone here, in bounded pieces (_decompress)
+                redirect=False,  # followed here, by the rules of _http.redirect
+                **options,
+            )
+        except MaxRetryError as e:
+            error = e.reason or e
+        except (ProtocolError, ReadTimeoutError, InvalidHeader) as e:
+            error = e  # raised as they are when the caller's retries allow no retry
+        if isinstance(error, ReadTimeoutError):
+            raise StreamTimeoutError(self._read_timeout or 0.0) from error
+        if isinstance(error, InvalidHeader):  # urllib3 2: Content-Length values that differ
+            raise HTTPProtocolError(str(error)) from error
+        cause = _cause(error)
+        if isinstance(cause, HTTPException) and not isinstance(cause, ConnectionError):
+            # http.client's verdict on the head: a bad status line, a line too long, more
+            # than 100 header lines (its bounds: 64 KiB a line, 100 lines).
+            raise HTTPProtocolError(_describe(cause)) from error
+        # The error itself, keeping what caused it (the OSError of a refused connection, say;
+        # urllib3 1.26 leaves it in __context__ only): "from None" would erase it.
+        raise error from (error.__cause__ or error.__context__)
 
     def close(self) -> None:
         if isinstance(self._pool, _OwnPoolManager):
@@ -151,45 +197,78 @@ class _HttpConnectionClient(ConnectionClient):
             self._pool.clear()
 
 
-def _chunks(response: urllib3.BaseHTTPResponse, read_timeout: float | None) -> Iterator[bytes]:
+def _chunks(
+    response: urllib3.BaseHTTPResponse, read_timeout: float | None, coding: str
+) -> Iterator[bytes]:
     """
     The body as it arrives: each read returns what the socket has (one ``recv``), never
-    waiting for a buffer to fill, for chunked and close-delimited bodies alike.
+    waiting for a buffer to fill, for chunked and close-delimited bodies alike; a content
+    coding is undone in pieces of at most 64 KiB.
     """
-    encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
-    fp = getattr(response, "_fp", None)
-    buffered: Any = getattr(fp, "fp", None)  # http.client's BufferedReader on the socket
     try:
-        if encoding != "identity" or fp is None or not hasattr(fp, "read1"):
-            # Compressed: urllib3 decodes.
-            yield from _reads(response.read1)
-        elif getattr(fp, "chunked", False) and hasattr(buffered, "read1"):
-            # Chunked: large reads from the socket, framing undone in one pass per read.
-            decoder = ChunkedDecoder()
-            read1 = buffered.read1
-            while True:
-                data = read1(_READ_SIZE)
-                if not data:
-                    raise ChunkedEncodingError("connection closed before the last chunk")
-                payload = decoder.feed(data)
-                if payload:
-                    yield payload
-                if decoder.done:
-                    return
-        elif getattr(fp, "length", None) is None and hasattr(buffered, "read1"):
-            # Close-delimited: the body is whatever comes until the connection closes.
-            yield from _reads(buffered.read1)
+        if coding == "identity":
+            yield from _raw_body(response)
         else:
-            # Content-Length: http.client stops at the end of the body.
-            yield from _reads(fp.read1)
+            decompressor = Decompressor(coding)
+            for data in _raw_body(response):
+                yield from decompressor.feed(data)
     except (TimeoutError, ReadTimeoutError) as e:
         raise StreamTimeoutError(read_timeout or 0.0) from e
+    except HTTPException as e:
+        # A Content-Length body cut short (IncompleteRead), from http.client.
+        raise HTTPProtocolError(_describe(e)) from None
     except ProtocolError as e:
         # urllib3 wraps the reset or truncated body; the cause is more useful.
-        raise (e.__context__ if isinstance(e.__context__, Exception) else e) from None
+        cause = _cause(e)
+        if isinstance(cause, HTTPException) and not isinstance(cause, ConnectionError):
+            raise HTTPProtocolError(_describe(cause)) from None
+        raise (cause if isinstance(cause, Exception) else e) from None
     finally:
         response.close()
         response.release_conn()
+
+
+def _raw_body(response: urllib3.BaseHTTPResponse, *, fast: bool = True) -> Iterable[bytes]:
+    """
+    The body bytes, framing undone, content coding not.
+
+    The fast paths read http.client's buffered socket reader (``response._fp.fp``) with
+    ``read1`` and undo chunked framing themselves (:class:`.ChunkedDecoder`), so that a read
+    returns what has arrived. They rely on urllib3's ``_fp`` and on http.client's ``fp``,
+    ``chunked`` and ``length``, present in every urllib3 from 1.26 to 2.x; without them (or
+    with ``fast=False``) the body is read through urllib3's public ``read``/``read1``, which
+    is as correct, but may wait for a buffer to fill before handing out an event.
+    """
+    fp = getattr(response, "_fp", None)  # http.client.HTTPResponse
+    buffered: Any = getattr(fp, "fp", None)  # http.client's BufferedReader on the socket
+    if not fast or fp is None or not hasattr(buffered, "read1"):
+        read1: Any = getattr(response, "read1", None)  # urllib3 2
+        if read1 is None:
+            return _reads(lambda size: response.read(size, decode_content=False))
+        return _reads(lambda size: read1(size, decode_content=False))
+    if getattr(fp, "chunked", False):
+        return _dechunked(buffered.read1)
+    if getattr(fp, "length", None) is None:
+        # Close-delimited: the body is whatever comes until the connection closes.
+        return _reads(buffered.read1)
+    # Content-Length: http.client stops at the end of the body.
+    return _reads(fp.read1)
+
+
+def _dechunked(read1: Callable[[int], bytes]) -> Iterator[bytes]:
+    """Chunked: large reads from the socket, framing undone in one pass per read."""
+    decoder = ChunkedDecoder()
+    while True:
+        data = read1(_READ_SIZE)
+        if not data:
+            raise ChunkedEncodingError("connection closed before the last chunk")
+        payload = decoder.feed(data)
+        if payload:
+            yield payload
+        if decoder.error is not None:
+            raise decoder.error  # after the payload before it, without waiting for more
+        if decoder.done:
+            return
 
 
 def _reads(read1: Callable[[int], bytes]) -> Iterator[bytes]:
@@ -198,6 +277,27 @@ def _reads(read1: Callable[[int], bytes]) -> Iterator[bytes]:
         if not data:
             return
         yield data
+
+
+def _cause(error: BaseException) -> BaseException | None:
+    """What a urllib3 ``ProtocolError`` wraps: its second argument (or its context)."""
+    if isinstance(error, ProtocolError):
+        for arg in error.args:
+            if isinstance(arg, BaseException):
+                return arg
+    return error.__context__
+
+
+def _describe(error: HTTPException) -> str:
+    name = type(error).__name__
+    text = str(error)[:200]
+    return f"{name}: {text}" if text else name
+
+
+def _discard(response: urllib3.BaseHTTPResponse) -> None:
+    """Closes a response that will not be read, and its connection (no draining)."""
+    response.close()
+    response.release_conn()
 
 
 def _socket_of(response: urllib3.BaseHTTPResponse) -> socket.socket | None:

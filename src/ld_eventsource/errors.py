@@ -10,6 +10,7 @@ __all__ = [
     "EventTooLargeError",
     "ExceptionWithHeaders",
     "HTTPContentTypeError",
+    "HTTPProtocolError",
     "HTTPStatusError",
     "Headers",
     "StreamTimeoutError",
@@ -174,6 +175,37 @@ class HTTPContentTypeError(Exception):
         return (type(self), (self._content_type, self._headers, self._status))
 
 
+class HTTPProtocolError(Exception):
+    """
+    The server's response broke HTTP/1.1, so the client dropped the connection: a malformed
+    status line or header, a response head too large, conflicting or unsupported framing
+    (``Content-Length`` with ``Transfer-Encoding``, a transfer or content coding the client
+    cannot undo), a broken chunked encoding (a chunk size that is not hex, overflows, or
+    whose line never ends), or a body that ended before its declared end.
+
+    :attr:`reason` says which; :attr:`headers` are the response headers when the head was
+    read. Like any stream failure, it goes through the error strategy.
+    """
+
+    def __init__(self, reason: str, headers: Headers | None = None):
+        super().__init__(f"invalid HTTP response: {reason}")
+        self._reason = reason
+        self._headers = _as_headers(headers)
+
+    @property
+    def reason(self) -> str:
+        """What was wrong with the response."""
+        return self._reason
+
+    @property
+    def headers(self) -> Headers | None:
+        """The HTTP response headers, if the head was read. Header names are case-insensitive."""
+        return self._headers
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self._reason, self._headers))
+
+
 class EventTooLargeError(Exception):
     """
     An event (or a single unterminated line) grew past the configured maximum event size.
@@ -198,9 +230,9 @@ class EventTooLargeError(Exception):
 
 class StreamTimeoutError(TimeoutError):
     """
-    No bytes arrived on an open stream for ``read_timeout`` seconds, so the client dropped
-    the connection. It is a stream error like any other: the error strategy decides whether
-    to reconnect.
+    No bytes arrived on an open stream (or, before it, of the response head) for
+    ``read_timeout`` seconds, so the client dropped the connection. It is a stream error
+    like any other: the error strategy decides whether to reconnect.
     """
 
     def __init__(self, timeout: float):

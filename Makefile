@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint format unasync bench contract-service contract-service-async clean
+.PHONY: test lint format unasync bench fuzz soak contract-service contract-service-async clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -13,8 +13,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench contract-tests scripts
-	$(BIN)/ruff format --check src tests bench contract-tests scripts
+	$(BIN)/ruff check src tests bench contract-tests scripts fuzz
+	$(BIN)/ruff format --check src tests bench contract-tests scripts fuzz
 	$(BIN)/mypy --strict src
 	$(BIN)/python scripts/unasync.py --check
 
@@ -22,8 +22,8 @@ test: lint
 	$(BIN)/python -m pytest -W error -p no:cacheprovider
 
 format: $(STAMP)
-	$(BIN)/ruff format src tests bench contract-tests scripts
-	$(BIN)/ruff check --fix src tests bench contract-tests scripts
+	$(BIN)/ruff format src tests bench contract-tests scripts fuzz
+	$(BIN)/ruff check --fix src tests bench contract-tests scripts fuzz
 
 unasync: $(STAMP)
 	$(BIN)/python scripts/unasync.py
@@ -48,6 +48,24 @@ bench: $(STAMP)
 	fi; \
 	exit $$status
 
+# The fuzz targets of the parser and the chunked decoder (fuzz/), for SECONDS in all, niced.
+# atheris comes as a prebuilt wheel (no compiler needed) in its own dependency group.
+SECONDS ?= 60
+FUZZ_STAMP := $(VENV)/.fuzz-installed
+
+$(FUZZ_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet --group fuzz
+	touch $(FUZZ_STAMP)
+
+fuzz: $(FUZZ_STAMP)
+	nice -n 15 $(BIN)/python -m fuzz.run --seconds $(SECONDS)
+
+# The long endurance and chaos runs (10,000 connect/drop cycles, 1,000 close() tries,
+# 20,000 events through 1,000 drops, for each client), printing their figures.
+soak: $(STAMP)
+	SOAK=1 nice -n 10 $(BIN)/python -m pytest -W error -p no:cacheprovider -s --timeout=3600 \
+		tests/test_endurance.py tests/test_chaos.py
+
 contract-service: $(STAMP)
 	$(BIN)/python contract-tests/sync_service.py 8000
 
@@ -55,4 +73,4 @@ contract-service-async: $(STAMP)
 	$(BIN)/python contract-tests/async_service.py 8001
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis .fuzz

@@ -153,13 +153,15 @@ def _default_options(
 
 class _AsyncHttpConnectionClient(AsyncConnectionClient):
     # One per AsyncSSEClient, so kept small: what is shared lives in the strategy.
-    __slots__ = ("_connector", "_logger", "_own_session", "_strategy")
+    __slots__ = ("_closed", "_connector", "_logger", "_own_session", "_pending", "_strategy")
 
     def __init__(self, strategy: _AsyncHttpConnectStrategy, logger: Logger):
         self._strategy = strategy
         self._own_session: aiohttp.ClientSession | None = None
         self._connector: _SharedConnector | None = None
         self._logger = logger
+        self._pending: asyncio.Future[aiohttp.ClientResponse] | None = None
+        self._closed = False
 
     def _get_session(self) -> aiohttp.ClientSession:
         session = self._strategy._session
@@ -189,16 +191,30 @@ class _AsyncHttpConnectionClient(AsyncConnectionClient):
         for name, value in headers.items():
             if isinstance(value, bytes):
                 headers[name] = value.decode("utf-8")  # aiohttp writes header values as UTF-8
-        try:
-            response = await self._get_session().request(
+        # The request runs as a task of its own, which close() cancels: closing the session
+        # would not end it when the connector is shared with other clients, or is the
+        # caller's.
+        pending = self._pending = asyncio.ensure_future(
+            self._get_session().request(
                 request.method, request.url, headers=headers, data=request.body, **strategy._options
             )
+        )
+        try:
+            response = await pending
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            cancelling = getattr(task, "cancelling", None)  # Python 3.11+
+            if self._closed and pending.cancelled() and not (cancelling and cancelling()):
+                raise aiohttp.ClientConnectionError("the client was closed") from None
+            raise
         except aiohttp.TooManyRedirects as e:
             last = e.history[-1] if e.history else None
             raise HTTPStatusError(
                 last.status if last is not None else 310,
                 CaseInsensitiveHeaders(last.headers) if last is not None else None,
             ) from e
+        finally:
+            self._pending = None
         try:
             # The errors make their own CaseInsensitiveHeaders of these.
             check_response(response.status, response.headers, response.headers.get("Content-Type"))
@@ -208,6 +224,10 @@ class _AsyncHttpConnectionClient(AsyncConnectionClient):
         return _Response(response, strategy._read_timeout)
 
     async def close(self) -> None:
+        self._closed = True
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.cancel()
         session, self._own_session = self._own_session, None
         connector, self._connector = self._connector, None
         try:
@@ -263,6 +283,16 @@ class _Response(AsyncConnectionResult):
         except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as e:
             self._end()
             raise StreamTimeoutError(self._read_timeout or 0.0) from e
+        except aiohttp.ClientConnectionError as e:
+            if self._response is not None:
+                self._end()
+                raise
+            # close() ended the read. aiohttp fails it with one exception object shared by
+            # every response so closed, and each raise adds the frames it goes through to
+            # that object's traceback: they, this stream and its client would stay alive for
+            # good. Dropped here, and the stream just ends.
+            e.__traceback__ = None
+            raise StopAsyncIteration from None
         except BaseException:
             self._end()
             raise

@@ -43,7 +43,8 @@ def run_target(name: str, seconds: int, extra: list[str]) -> tuple[bool, int, fl
     command = [
         sys.executable,
         "-m",
-        f"fuzz.{name}",
+        "fuzz.target",
+        name,
         f"-max_total_time={seconds}",
         f"-max_len={max_len}",
         "-timeout=10",  # one input taking 10 s is a hang

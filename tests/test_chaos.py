@@ -14,7 +14,6 @@ after the last event the client had in full.
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import random
 import time
@@ -25,10 +24,9 @@ import pytest
 
 from ld_eventsource import AsyncSSEClient, SSEClient
 from ld_eventsource.actions import Comment, Event, Fault, Start
-from ld_eventsource.config import ErrorStrategy
+from tests.soak import SOAK, no_delay
 from tests.soak_server import ChaosEvent, SoakServer, chaos_stream
 
-SOAK = os.environ.get("SOAK") == "1"
 EVENTS, DROPS = (20_000, 1_000) if SOAK else (2_000, 100)
 DEADLINE = 600 if SOAK else 60
 """Seconds a run may take before it is a failure (it takes a few)."""
@@ -74,18 +72,6 @@ class Checker:
         return self.next == len(self.expected)
 
 
-def options() -> dict[str, Any]:
-    # A silent logger of its own (see tests/test_endurance.py: pytest's capturing handlers).
-    logger = logging.getLogger(f"tests.chaos.quiet{random.random()}")
-    logger.addHandler(logging.NullHandler())
-    logger.propagate = False
-    return {
-        "initial_retry_delay": 0,
-        "error_strategy": ErrorStrategy.always_continue(),
-        "logger": logger,
-    }
-
-
 @pytest.mark.parametrize("flavour", ["sync", "async"])
 def test_every_event_exactly_once_in_order(server: SoakServer, flavour: str) -> None:
     seed = seed_for(flavour)
@@ -94,14 +80,14 @@ def test_every_event_exactly_once_in_order(server: SoakServer, flavour: str) -> 
     url = f"{server.url}/chaos?{query}"
     checker = Checker(chaos_stream(EVENTS, seed), seed)
     if flavour == "sync":
-        with SSEClient(url, **options()) as client:
+        with SSEClient(url, **no_delay()) as client:
             for action in client.all:
                 if checker.see(action):
                     break
     else:
 
         async def main() -> None:
-            async with AsyncSSEClient(url, **options()) as client:
+            async with AsyncSSEClient(url, **no_delay()) as client:
                 async for action in client.all:
                     if checker.see(action):
                         break

@@ -16,8 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import itertools
-import logging
 import os
 import statistics
 import threading
@@ -30,10 +28,9 @@ import pytest
 
 from ld_eventsource import AsyncSSEClient, SSEClient
 from ld_eventsource.actions import Event, Fault, Start
-from ld_eventsource.config import ErrorStrategy
+from tests.soak import SOAK, no_delay
 from tests.soak_server import CYCLE_KINDS, SoakServer
 
-SOAK = os.environ.get("SOAK") == "1"
 CYCLES = 10_000 if SOAK else 300
 CLOSE_TRIES = 1_000 if SOAK else 50
 WARM_UP = 50
@@ -75,27 +72,6 @@ class Resources(NamedTuple):
 def server() -> Iterator[SoakServer]:
     with SoakServer() as s:
         yield s
-
-
-_loggers = itertools.count()
-
-
-def no_delay() -> dict[str, Any]:
-    """
-    The client options of every test here: no retry delay, never give up, and a logger that
-    writes nothing, made like the clients' default one, but new: pytest attaches its
-    capturing handlers to every logger that does not propagate when a test starts (the
-    default ``ld_eventsource.null`` included, once it exists), and the records they keep,
-    one per reconnection, would look like a leak of the client.
-    """
-    logger = logging.getLogger(f"tests.endurance.quiet{next(_loggers)}")
-    logger.addHandler(logging.NullHandler())
-    logger.propagate = False
-    return {
-        "initial_retry_delay": 0,
-        "error_strategy": ErrorStrategy.always_continue(),
-        "logger": logger,
-    }
 
 
 def check_flat(label: str, samples: dict[str, Resources], cycles: int) -> None:

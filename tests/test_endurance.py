@@ -75,7 +75,7 @@ def server() -> Iterator[SoakServer]:
 
 
 def check_flat(label: str, samples: dict[str, Resources], cycles: int) -> None:
-    print(f"\n{label}: resources over {cycles} cycles")
+    print(f"\n{label}")
     for moment, sample in samples.items():
         print(sample.show(moment))
     start, middle, end = samples["start"], samples["middle"], samples["end"]
@@ -89,59 +89,54 @@ def check_flat(label: str, samples: dict[str, Resources], cycles: int) -> None:
     assert end.rss_kib - start.rss_kib < 16 * 1024 + cycles * 2, samples
 
 
-def cycle_sample_points(cycles: int) -> dict[int, str]:
-    return {0: "before", WARM_UP: "start", WARM_UP + cycles // 2: "middle", WARM_UP + cycles: "end"}
+class Cycles:
+    """Counts what a client hands out over the cycles, and samples resources on the way."""
+
+    def __init__(self) -> None:
+        self.counts = {Start: 0, Event: 0, Fault: 0}
+        self.points = {WARM_UP: "start", WARM_UP + CYCLES // 2: "middle", WARM_UP + CYCLES: "end"}
+        self.samples = {"before": Resources.now()}
+
+    def see(self, action: Any) -> bool:
+        """Counts one action; True once the last cycle has ended."""
+        self.counts[type(action)] += 1
+        if not isinstance(action, Fault):
+            return False
+        faults = self.counts[Fault]
+        if faults in self.points:
+            self.samples[self.points[faults]] = Resources.now()
+        return faults == WARM_UP + CYCLES
+
+    def check(self, flavour: str) -> None:
+        check_flat(f"{flavour}: {CYCLES} connect/drop cycles", self.samples, CYCLES)
+        # Each cycle is one connection ending in one Fault; all but the 503s start and
+        # deliver their event.
+        cycles = WARM_UP + CYCLES
+        served = cycles - cycles // len(CYCLE_KINDS)
+        assert self.counts[Fault] == cycles
+        assert abs(self.counts[Start] - served) <= 1, self.counts
+        assert abs(self.counts[Event] - served) <= 1, self.counts
 
 
 def test_connect_drop_cycles_sync(server: SoakServer) -> None:
-    points = cycle_sample_points(CYCLES)
-    samples: dict[str, Resources] = {"before": Resources.now()}
-    counts = {Start: 0, Event: 0, Fault: 0}
-    client = SSEClient(f"{server.url}/cycle", **no_delay())
-    try:
+    cycles = Cycles()
+    with SSEClient(f"{server.url}/cycle", **no_delay()) as client:
         for action in client.all:
-            counts[type(action)] += 1
-            if isinstance(action, Fault):
-                label = points.get(counts[Fault])
-                if label:
-                    samples[label] = Resources.now()
-                if counts[Fault] == WARM_UP + CYCLES:
-                    break
-    finally:
-        client.close()
-    check_flat("sync", samples, CYCLES)
-    check_counts(counts, WARM_UP + CYCLES)
+            if cycles.see(action):
+                break
+    cycles.check("sync")
 
 
 def test_connect_drop_cycles_async(server: SoakServer) -> None:
-    points = cycle_sample_points(CYCLES)
-    samples: dict[str, Resources] = {}
-    counts = {Start: 0, Event: 0, Fault: 0}
-
-    async def main() -> None:
-        samples["before"] = Resources.now()
+    async def main() -> Cycles:
+        cycles = Cycles()
         async with AsyncSSEClient(f"{server.url}/cycle", **no_delay()) as client:
             async for action in client.all:
-                counts[type(action)] += 1
-                if isinstance(action, Fault):
-                    label = points.get(counts[Fault])
-                    if label:
-                        samples[label] = Resources.now()
-                    if counts[Fault] == WARM_UP + CYCLES:
-                        break
+                if cycles.see(action):
+                    break
+        return cycles
 
-    asyncio.run(main())
-    check_flat("async", samples, CYCLES)
-    check_counts(counts, WARM_UP + CYCLES)
-
-
-def check_counts(counts: dict[type, int], cycles: int) -> None:
-    # Each cycle is one connection ending in one Fault; all but the 503s start and deliver
-    # their event.
-    served = cycles - cycles // len(CYCLE_KINDS)
-    assert counts[Fault] == cycles
-    assert abs(counts[Start] - served) <= 1, counts
-    assert abs(counts[Event] - served) <= 1, counts
+    asyncio.run(main()).check("async")
 
 
 # -- close() latency ----------------------------------------------------------------------
@@ -173,70 +168,90 @@ def wait_for_count(server: SoakServer, key: str, n: int, timeout: float = 10) ->
         time.sleep(0.001)
 
 
-def sync_close_tries(
-    server: SoakServer, path: str, tries: int, samples: dict[str, Resources], clients: list[Any]
-) -> list[float]:
+class CloseTries:
     """
-    ``tries`` times, after a few to warm up: a new client reads (``/hang``) or connects
-    (``/hold``) in this thread while another closes it; the latency is from the close() call
-    until both it and the blocked call have returned. Resources are sampled into ``samples``,
-    and a weak reference to each client goes to ``clients``.
+    The bookkeeping of ``tries`` close() tries, after a few to warm up, against ``path``:
+    resources sampled at the start, the middle and the end, a weak reference to each client,
+    and the latency of each try, from the close() call until both it and the blocked call
+    have returned.
     """
-    latencies = []
-    options = no_delay()
-    points = close_sample_points(tries)
-    for n in range(1, CLOSE_WARM_UP + tries + 1):
-        if n in points:
-            samples[points[n]] = Resources.now()
-        client = SSEClient(f"{server.url}{path}", **options)
-        clients.append(weakref.ref(client))
+
+    def __init__(self, server: SoakServer, path: str, tries: int) -> None:
+        self.server = server
+        self.path = path
+        self.reads = path.startswith("/hang")
+        """True: close during a blocked read; False: while waiting for headers (/hold)."""
+        self.tries = tries
+        self.samples: dict[str, Resources] = {}
+        self.clients: list[weakref.ref[Any]] = []
+        self.latencies: list[float] = []
+        self.options = no_delay()
+
+    def numbers(self) -> Iterator[int]:
+        points = {CLOSE_WARM_UP + 1: "start", CLOSE_WARM_UP + self.tries // 2: "middle"}
+        for n in range(1, CLOSE_WARM_UP + self.tries + 1):
+            if n in points:
+                self.samples[points[n]] = Resources.now()
+            yield n
+
+    def client_made(self, client: Any) -> None:
+        self.clients.append(weakref.ref(client))
+
+    def ready_to_close(self, n: int) -> None:
+        """Returns once the server has the n-th request, and a little later: the other side
+        is then blocked in its read or waiting for its headers, as a rule."""
+        wait_for_count(self.server, self.path, n)
+        time.sleep(0.002)
+
+    def done(self, n: int, returned: float, times: dict[str, float]) -> None:
+        if n > CLOSE_WARM_UP:
+            self.latencies.append(max(returned, times["closed"]) - times["close"])
+
+    def finish(self) -> None:
+        # Every connection was closed by the client, from the server's side too.
+        wait_for_count(self.server, f"{self.path} closed by client", CLOSE_WARM_UP + self.tries)
+        self.samples["end"] = Resources.now()
+
+
+def sync_close_tries(run: CloseTries) -> None:
+    """A new SSEClient reads or connects in this thread while another thread closes it."""
+    for n in run.numbers():
+        client = SSEClient(f"{run.server.url}{run.path}", **run.options)
+        run.client_made(client)
         actions = iter(client.all)
-        if path.startswith("/hang"):
+        if run.reads:
             assert isinstance(next(actions), Start)
             assert next(actions) == Event(data="ready")
         times: dict[str, float] = {}
 
         def close(client: SSEClient = client, n: int = n, times: dict[str, float] = times) -> None:
-            # The server has the request (for /hold) and the reader is blocked, or about to
-            # be: a short pause makes that the usual case.
-            wait_for_count(server, path, n)
-            time.sleep(0.002)
+            run.ready_to_close(n)
             times["close"] = time.perf_counter()
             client.close()
             times["closed"] = time.perf_counter()
 
         closer = threading.Thread(target=close)
         closer.start()
-        if path.startswith("/hang"):
+        if run.reads:
             assert list(actions) == []  # the iterator ends: no Fault, no reconnection
         else:
             client.start()  # returns once closed, without raising
         returned = time.perf_counter()
         closer.join(10)
         assert not closer.is_alive()
-        if n > CLOSE_WARM_UP:
-            latencies.append(max(returned, times["closed"]) - times["close"])
-    wait_for_count(server, f"{path} closed by client", CLOSE_WARM_UP + tries)
-    samples["end"] = Resources.now()
-    return latencies
+        run.done(n, returned, times)
+    run.finish()
 
 
-def async_close_tries(
-    server: SoakServer, path: str, tries: int, samples: dict[str, Resources], clients: list[Any]
-) -> list[float]:
-    """:func:`sync_close_tries` with the async client, closing from another task."""
+def async_close_tries(run: CloseTries) -> None:
+    """A new AsyncSSEClient reads or connects in one task while another task closes it."""
 
-    async def main() -> list[float]:
-        latencies = []
-        options = no_delay()
-        points = close_sample_points(tries)
-        for n in range(1, CLOSE_WARM_UP + tries + 1):
-            if n in points:
-                samples[points[n]] = Resources.now()
-            client = AsyncSSEClient(f"{server.url}{path}", **options)
-            clients.append(weakref.ref(client))
+    async def main() -> None:
+        for n in run.numbers():
+            client = AsyncSSEClient(f"{run.server.url}{run.path}", **run.options)
+            run.client_made(client)
             actions = aiter(client.all)
-            if path.startswith("/hang"):
+            if run.reads:
                 assert isinstance(await anext(actions), Start)
                 assert await anext(actions) == Event(data="ready")
             times: dict[str, float] = {}
@@ -244,50 +259,38 @@ def async_close_tries(
             async def close(
                 client: AsyncSSEClient = client, n: int = n, times: dict[str, float] = times
             ) -> None:
-                # The stats request blocks the loop a moment; the client's task waits.
-                await asyncio.to_thread(wait_for_count, server, path, n)
-                await asyncio.sleep(0.002)
+                await asyncio.to_thread(run.ready_to_close, n)
                 times["close"] = time.perf_counter()
                 await client.close()
                 times["closed"] = time.perf_counter()
 
             closer = asyncio.create_task(close())
-            if path.startswith("/hang"):
+            if run.reads:
                 assert [a async for a in actions] == []
             else:
                 await client.start()
             returned = time.perf_counter()
             await asyncio.wait_for(closer, 10)
-            if n > CLOSE_WARM_UP:
-                latencies.append(max(returned, times["closed"]) - times["close"])
-        return latencies
+            run.done(n, returned, times)
 
-    latencies = asyncio.run(main())
-    wait_for_count(server, f"{path} closed by client", CLOSE_WARM_UP + tries)
-    samples["end"] = Resources.now()
-    return latencies
-
-
-def close_sample_points(tries: int) -> dict[int, str]:
-    return {CLOSE_WARM_UP + 1: "start", CLOSE_WARM_UP + tries // 2: "middle"}
+    asyncio.run(main())
+    run.finish()
 
 
 @pytest.mark.parametrize("path", ["/hang", "/hold"], ids=["blocked-read", "waiting-headers"])
 @pytest.mark.parametrize("flavour", ["sync", "async"])
 def test_close_from_elsewhere_is_prompt(server: SoakServer, flavour: str, path: str) -> None:
-    target = f"{path}?client={flavour}"  # the server counts requests per target
-    samples: dict[str, Resources] = {}
-    tries = sync_close_tries if flavour == "sync" else async_close_tries
-    clients: list[weakref.ref[Any]] = []
-    latencies = tries(server, target, CLOSE_TRIES, samples, clients)
-    what = "during a blocked read" if path == "/hang" else "while waiting for headers"
+    # The server counts requests per target: one of its own for each test.
+    run = CloseTries(server, f"{path}?client={flavour}", CLOSE_TRIES)
+    (sync_close_tries if flavour == "sync" else async_close_tries)(run)
+    what = "during a blocked read" if run.reads else "while waiting for headers"
     label = f"{flavour} close() {what}"
-    report(label, latencies)
-    check_flat(label, samples, CLOSE_TRIES)
+    report(label, run.latencies)
+    check_flat(f"{label}: {CLOSE_TRIES} tries", run.samples, CLOSE_TRIES)
     # Nothing of a closed client stays alive (the flat object count says so on average).
     gc.collect()
-    alive = sum(1 for ref in clients if ref() is not None)
-    assert alive == 0, f"{alive} of {len(clients)} closed clients still alive"
+    alive = sum(1 for ref in run.clients if ref() is not None)
+    assert alive == 0, f"{alive} of {len(run.clients)} closed clients still alive"
 
 
 def test_async_close_while_waiting_for_headers_with_other_clients(server: SoakServer) -> None:

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import http.client
 import json
 import random
@@ -37,6 +38,7 @@ import socket
 import struct
 import subprocess
 import sys
+import termios
 from collections import Counter
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -226,7 +228,7 @@ class _Server:
             writer.write(_CHUNKED_HEAD + b"%x\r\n%b\r\n" % (len(event), event))
             if kind == "end":
                 writer.write(b"0\r\n\r\n")
-        await writer.drain()
+        await _flush(writer)
         if kind == "reset":
             _reset(writer)
 
@@ -282,7 +284,7 @@ class _Server:
                     writer.write(b"1f\r"[: rng.randrange(1, 4)])
         else:
             _write_body(writer, body, False, rng)
-        await writer.drain()
+        await _flush(writer)
         stats["drops"] += 1
         if rng.random() < 0.5:
             stats["reset"] += 1
@@ -301,6 +303,24 @@ def _write_body(
         piece = body[pos : pos + size]
         writer.write(b"%x\r\n%b\r\n" % (len(piece), piece) if chunked else piece)
         pos += size
+
+
+async def _flush(writer: asyncio.StreamWriter) -> None:
+    """
+    Returns once every byte written has reached the client's host (acknowledged), so that a
+    reset after it cannot take any back: not in asyncio's buffer (drain() alone returns
+    while up to 64 KiB wait there), not in the kernel's send queue (TIOCOUTQ).
+    """
+    transport = writer.transport
+    transport.set_write_buffer_limits(0)
+    await writer.drain()
+    sock = writer.get_extra_info("socket")
+    for _ in range(10_000):
+        if transport.get_write_buffer_size() == 0:
+            unsent = struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0" * 4))
+            if unsent[0] == 0:
+                return
+        await asyncio.sleep(0.0005)
 
 
 def _reset(writer: asyncio.StreamWriter) -> None:

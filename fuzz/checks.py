@@ -208,7 +208,7 @@ def decode_chunks(chunks: list[bytes]) -> ChunkedResult:
     """``ChunkedDecoder`` fed ``chunks`` one by one; the payload of every feed before an error."""
     decoder = ChunkedDecoder()
     out: list[bytes] = []
-    for chunk in chunks:
+    for index, chunk in enumerate(chunks):
         try:
             payload = decoder.feed(chunk)
         except ChunkedEncodingError:
@@ -217,7 +217,8 @@ def decode_chunks(chunks: list[bytes]) -> ChunkedResult:
         out.append(payload)
         if decoder.done:
             # Nothing more comes out, whatever follows.
-            assert all(decoder.feed(rest) == b"" for rest in chunks)
+            assert all(decoder.feed(rest) == b"" for rest in chunks[index + 1 :])
+            break
     return ChunkedResult(b"".join(out), decoder.done, False)
 
 

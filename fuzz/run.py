@@ -27,6 +27,7 @@ WORK = ROOT / ".fuzz"
 # decoder a bound of 4 KiB on a chunk-size line.
 TARGETS = {"parser": (parser_seeds, 16384), "chunked": (chunked_seeds, 16384)}
 _DONE = re.compile(r"^#(\d+)\s+DONE\b.*?exec/s: (\d+)", re.MULTILINE)
+_EXECUTED = re.compile(r"^stat::number_of_executed_units: (\d+)", re.MULTILINE)
 
 
 def run_target(name: str, seconds: int, extra: list[str]) -> tuple[bool, int, float]:
@@ -62,7 +63,8 @@ def run_target(name: str, seconds: int, extra: list[str]) -> tuple[bool, int, fl
     took = time.monotonic() - started
     text = log.read_text("utf-8", "replace")
     done = _DONE.search(text)
-    runs = int(done.group(1)) if done else 0
+    executed = _EXECUTED.search(text)  # also printed when a target fails
+    runs = int(executed.group(1)) if executed else int(done.group(1)) if done else 0
     if done:
         print(done.group(0).strip())
     passed = status == 0 and done is not None

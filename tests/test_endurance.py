@@ -24,10 +24,12 @@ import weakref
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
+import aiohttp
 import pytest
 
 from ld_eventsource import AsyncSSEClient, SSEClient
 from ld_eventsource.actions import Event, Fault, Start
+from ld_eventsource.config import AsyncConnectStrategy
 from tests.soak import SOAK, no_delay
 from tests.soak_server import CYCLE_KINDS, SoakServer
 
@@ -342,3 +344,22 @@ def test_sync_close_during_the_connection_setup(server: SoakServer) -> None:
         client.close()
         assert returned.wait(5), f"start() still blocked 5 s after close() at {delay * 1000} ms"
         worker.join()
+
+
+def test_async_close_while_waiting_for_headers_on_a_session_passed_in(server: SoakServer) -> None:
+    """The same on a session of the caller's, which close() leaves open."""
+
+    async def main() -> None:
+        async with aiohttp.ClientSession() as session:
+            strategy = AsyncConnectStrategy.http(f"{server.url}/hold?session", session=session)
+            client = AsyncSSEClient(strategy, **no_delay())
+            attempt = asyncio.create_task(client.start())
+            await asyncio.to_thread(wait_for_count, server, "/hold?session", 1)
+            await client.close()
+            done, _ = await asyncio.wait({attempt}, timeout=5)
+            assert done, "start() still waiting 5 s after close()"
+            assert attempt.result() is None
+            assert not session.closed
+
+    asyncio.run(main())
+    wait_for_count(server, "/hold?session closed by client", 1)

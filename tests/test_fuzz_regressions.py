@@ -6,7 +6,7 @@ without atheris.
 
 from __future__ import annotations
 
-import base64
+from pathlib import Path
 
 import pytest
 
@@ -14,38 +14,32 @@ from fuzz.checks import check_chunked, check_parser, decode_input, encode_input
 from fuzz.seeds import chunked_seeds, parser_seeds
 from ld_eventsource._chunked import ChunkedDecoder, ChunkedEncodingError
 
-# (what failed, the input as libFuzzer printed it in base64 or as made by encode_input)
-CHUNKED_FAILURES = [
-    # CR CR LF after a chunk's data was taken for its CRLF.
-    ("cr-cr-lf-after-data", base64.b64decode("//8DAQANABgAOQ0KZGF0YTogYQ0KDQoyDQoNCg0NCg==")),
-    # A chunk-size line over the 4,096-byte bound passed when its LF came in the same read,
-    # and failed when it did not.
-    (
-        "long-size-line-in-one-read",
-        encode_input(b"1;" + b"e" * 5000 + b"\r\nz\r\n0\r\n\r\n"),
-    ),
-    (
-        "long-size-line-in-two-reads",
-        encode_input(b"1;" + b"e" * 5000 + b"\r\nz\r\n0\r\n\r\n", cuts=[4500]),
-    ),
-]
-PARSER_FAILURES: list[tuple[str, bytes]] = []
+# Every input a target failed on, as libFuzzer wrote it (named by target and kind: a crash is
+# a property that failed, a timeout an input that took over 10 s). What each one found:
+#   chunked-crash-0868dbd4...    CR CR LF after a chunk's data was taken for its CRLF
+#   chunked-timeout-ba1b4ffa...  the harness re-fed every chunk after the last one, once per
+#                                chunk (quadratic); not a decoder bug
+ARTIFACTS = Path(__file__).parent / "fuzz_regressions"
+CHECKS = {"parser": check_parser, "chunked": check_chunked}
+
+# Found by reading, not by the fuzzer (its inputs stayed under 4 KiB in the first runs): a
+# chunk-size line over the 4,096-byte bound passed when its LF came in the same read, and
+# failed when it did not.
+LONG_SIZE_LINE = b"1;" + b"e" * 5000 + b"\r\nz\r\n0\r\n\r\n"
+MADE = {
+    "long-size-line-in-one-read": encode_input(LONG_SIZE_LINE),
+    "long-size-line-in-two-reads": encode_input(LONG_SIZE_LINE, cuts=[4500]),
+}
 
 
-@pytest.mark.parametrize(
-    "data", [d for _, d in CHUNKED_FAILURES], ids=[n for n, _ in CHUNKED_FAILURES]
-)
-def test_chunked_failure(data: bytes) -> None:
+@pytest.mark.parametrize("path", sorted(ARTIFACTS.iterdir()), ids=lambda p: p.name)
+def test_artifact(path: Path) -> None:
+    CHECKS[path.name.split("-", 1)[0]](path.read_bytes())
+
+
+@pytest.mark.parametrize("data", list(MADE.values()), ids=list(MADE))
+def test_made_chunked_input(data: bytes) -> None:
     check_chunked(data)
-
-
-@pytest.mark.parametrize(
-    "data",
-    [d for _, d in PARSER_FAILURES] or [b""],
-    ids=[n for n, _ in PARSER_FAILURES] or ["none"],
-)
-def test_parser_failure(data: bytes) -> None:
-    check_parser(data)
 
 
 def test_parser_seeds() -> None:

@@ -98,6 +98,7 @@ class Cycles:
         self.counts = {Start: 0, Event: 0, Fault: 0}
         self.points = {WARM_UP: "start", WARM_UP + CYCLES // 2: "middle", WARM_UP + CYCLES: "end"}
         self.samples = {"before": Resources.now()}
+        self.started = time.monotonic()
 
     def see(self, action: Any) -> bool:
         """Counts one action; True once the last cycle has ended."""
@@ -110,7 +111,9 @@ class Cycles:
         return faults == WARM_UP + CYCLES
 
     def check(self, flavour: str) -> None:
-        check_flat(f"{flavour}: {CYCLES} connect/drop cycles", self.samples, CYCLES)
+        took = time.monotonic() - self.started
+        label = f"{flavour}: {WARM_UP} + {CYCLES} connect/drop cycles in {took:.1f} s"
+        check_flat(f"{label}, {self.counts[Event]} events", self.samples, CYCLES)
         # Each cycle is one connection ending in one Fault; all but the 503s start and
         # deliver their event.
         cycles = WARM_UP + CYCLES

@@ -47,7 +47,6 @@ class _OwnPoolManager(urllib3.PoolManager):
         pool: Any = super()._new_pool(scheme, host, port, request_context)
         make = pool.ConnectionCls
         connections = self.connections
-
         manager = self
 
         def tracked(*args: Any, **kwargs: Any) -> Any:

@@ -4,8 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-deps lint format unasync bench contract-service contract-service-async clean \
-	test-downstream
+.PHONY: demo test test-deps test-downstream lint format unasync bench fuzz soak \
+	contract-service contract-service-async clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,8 +26,8 @@ demo: $(DEMO_STAMP)
 	$(BIN)/python scripts/demo.py
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench contract-tests scripts
-	$(BIN)/ruff format --check src tests bench contract-tests scripts
+	$(BIN)/ruff check src tests bench contract-tests scripts fuzz
+	$(BIN)/ruff format --check src tests bench contract-tests scripts fuzz
 	$(BIN)/mypy --strict src
 	$(BIN)/python scripts/unasync.py --check
 
@@ -40,8 +40,8 @@ test-deps:
 	PYTHON=$(PYTHON) scripts/test-deps.sh
 
 format: $(STAMP)
-	$(BIN)/ruff format src tests bench contract-tests scripts
-	$(BIN)/ruff check --fix src tests bench contract-tests scripts
+	$(BIN)/ruff format src tests bench contract-tests scripts fuzz
+	$(BIN)/ruff check --fix src tests bench contract-tests scripts fuzz
 
 unasync: $(STAMP)
 	$(BIN)/python scripts/unasync.py
@@ -73,6 +73,24 @@ bench: $(STAMP)
 test-downstream:
 	$(PYTHON) scripts/test_downstream.py $(if $(REF),--ref)
 
+# The fuzz targets of the parser and the chunked decoder (fuzz/), for SECONDS in all, niced.
+# atheris comes as a prebuilt wheel (no compiler needed) in its own dependency group.
+SECONDS ?= 60
+FUZZ_STAMP := $(VENV)/.fuzz-installed
+
+$(FUZZ_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet --group fuzz
+	touch $(FUZZ_STAMP)
+
+fuzz: $(FUZZ_STAMP)
+	nice -n 15 $(BIN)/python -m fuzz.run --seconds $(SECONDS)
+
+# The long endurance and chaos runs (10,000 connect/drop cycles, 1,000 close() tries,
+# 20,000 events through 1,000 drops, for each client), printing their figures.
+soak: $(STAMP)
+	SOAK=1 nice -n 10 $(BIN)/python -m pytest -W error -p no:cacheprovider -s --timeout=3600 \
+		tests/test_endurance.py tests/test_chaos.py
+
 contract-service: $(STAMP)
 	$(BIN)/python contract-tests/sync_service.py 8000
 
@@ -80,5 +98,5 @@ contract-service-async: $(STAMP)
 	$(BIN)/python contract-tests/async_service.py 8001
 
 clean:
-	rm -rf $(VENV) .venv-downstream .venv-deps-low .venv-deps-high .mypy_cache .ruff_cache .pytest_cache \
-		.hypothesis
+	rm -rf $(VENV) .venv-downstream .venv-deps-low .venv-deps-high .mypy_cache .ruff_cache \
+		.pytest_cache .hypothesis .fuzz

@@ -200,13 +200,15 @@ def _default_options(
 
 class _AsyncHttpConnectionClient(AsyncConnectionClient):
     # One per AsyncSSEClient, so kept small: what is shared lives in the strategy.
-    __slots__ = ("_connector", "_logger", "_own_session", "_strategy")
+    __slots__ = ("_closed", "_connector", "_logger", "_own_session", "_pending", "_strategy")
 
     def __init__(self, strategy: _AsyncHttpConnectStrategy, logger: Logger):
         self._strategy = strategy
         self._own_session: aiohttp.ClientSession | None = None
         self._connector: _SharedConnector | None = None
         self._logger = logger
+        self._pending: asyncio.Future[aiohttp.ClientResponse] | None = None
+        self._closed = False
 
     def _get_session(self) -> aiohttp.ClientSession:
         session = self._strategy._session
@@ -275,10 +277,24 @@ class _AsyncHttpConnectionClient(AsyncConnectionClient):
     async def _send(
         self, session: aiohttp.ClientSession, request: Request, options: dict[str, Any]
     ) -> aiohttp.ClientResponse:
-        try:
-            return await session.request(
+        if self._closed:  # between two requests of a redirect chain
+            raise aiohttp.ClientConnectionError("the client was closed")
+        # The request runs as a task of its own, which close() cancels: closing the session
+        # would not end it when the connector is shared with other clients, or is the
+        # caller's.
+        pending = self._pending = asyncio.ensure_future(
+            session.request(
                 request.method, request.url, headers=request.headers, data=request.body, **options
             )
+        )
+        try:
+            return await pending
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            cancelling = getattr(task, "cancelling", None)  # Python 3.11+
+            if self._closed and pending.cancelled() and not (cancelling and cancelling()):
+                raise aiohttp.ClientConnectionError("the client was closed") from None
+            raise
         except aiohttp.ClientResponseError as e:
             cause = e.__cause__
             if isinstance(cause, aiohttp.http_exceptions.HttpProcessingError):
@@ -290,8 +306,14 @@ class _AsyncHttpConnectionClient(AsyncConnectionClient):
             if _is_read_timeout(e) and self._strategy._read_timeout is not None:
                 raise StreamTimeoutError(self._strategy._read_timeout) from e
             raise
+        finally:
+            self._pending = None
 
     async def close(self) -> None:
+        self._closed = True
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.cancel()
         session, self._own_session = self._own_session, None
         connector, self._connector = self._connector, None
         try:
@@ -329,7 +351,7 @@ class _Guard(asyncio.Protocol):
     and tells the stream when the connection is lost. Removed when the stream ends.
     """
 
-    __slots__ = ("_content", "_response", "_since", "_total", "protocol", "transport")
+    __slots__ = ("_content", "_response", "_since", "_total", "lost", "protocol", "transport")
 
     def __init__(self, transport: asyncio.BaseTransport, protocol: Any):
         self.transport = transport
@@ -338,6 +360,8 @@ class _Guard(asyncio.Protocol):
         self._response: _Response | None = None
         self._since = 0
         self._total = 0
+        self.lost: Exception | None = None
+        """What ended the connection, once it ended: ``None`` for an orderly close."""
 
     @classmethod
     def install(cls, transport: asyncio.BaseTransport) -> _Guard:
@@ -388,6 +412,7 @@ class _Guard(asyncio.Protocol):
         self.protocol.connection_made(transport)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = exc
         self.protocol.connection_lost(exc)
         if self._response is not None:
             self._response._connection_lost(exc)
@@ -480,6 +505,16 @@ class _Response(AsyncConnectionResult):
                 if lost is not None:
                     raise lost from e
                 raise HTTPProtocolError(_describe(e.__cause__ or e)) from e
+            except aiohttp.ClientConnectionError as e:
+                if self._response is not None:
+                    self._end()
+                    raise
+                # close() ended the read. aiohttp fails it with one exception object shared
+                # by every response so closed, and each raise adds the frames it goes through
+                # to that object's traceback: they, this stream and its client would stay
+                # alive for good. Dropped here, and the stream just ends.
+                e.__traceback__ = None
+                raise StopAsyncIteration from None
             except BaseException:
                 self._end()
                 raise
@@ -526,10 +561,17 @@ class _Response(AsyncConnectionResult):
     def _guard_framing(self, response: aiohttp.ClientResponse) -> None:
         connection = response.connection
         transport = getattr(connection, "transport", None)
-        if transport is None or transport.is_closing():
+        if transport is None:
             return  # the body is in already
+        if transport.is_closing() and not isinstance(transport.get_protocol(), _Guard):
+            return  # the body is in already, with no guard of ours to tell how it ended
+        # A connection already closing may not have called connection_lost yet: the guard
+        # installed when it was made tells us then, or has seen how it ended (a reset ends a
+        # close-delimited body, not in order).
         guard = self._guard = _Guard.install(transport)
         guard.attach(self, self._content)
+        if guard.lost is not None:
+            self._lost_error = guard.lost
 
     def _connection_lost(self, exc: BaseException | None) -> None:
         """

@@ -84,11 +84,16 @@ class ChunkedDecoder:
                     crlf = 2
                     continue
             if crlf:
-                # The CRLF that closes a chunk's data (a bare LF is tolerated).
+                # The CRLF that closes a chunk's data: a bare LF is tolerated, but a CR must be
+                # followed by LF ("\r\r\n" is broken framing).
                 while crlf and pos < end:
-                    if data[pos] not in (13, 10):
+                    byte = data[pos]
+                    if byte == 10:
+                        crlf = 0
+                    elif byte == 13 and crlf == 2:
+                        crlf = 1
+                    else:
                         raise ChunkedEncodingError("missing CRLF after chunk data")
-                    crlf = 0 if data[pos] == 10 else 1
                     pos += 1
                 continue
             eol = data.find(b"\n", pos)
@@ -97,6 +102,9 @@ class ChunkedDecoder:
                 if len(self._line) > _MAX_SIZE_LINE:
                     raise ChunkedEncodingError("chunk-size line too long")
                 break
+            if eol - pos > _MAX_SIZE_LINE:
+                # The same bound whether or not the line ended within this read.
+                raise ChunkedEncodingError("chunk-size line too long")
             head = data[pos : eol - 1] if eol > pos and data[eol - 1] == 13 else data[pos:eol]
             pos = eol + 1
             try:

@@ -51,6 +51,7 @@ class _OwnPoolManager(urllib3.PoolManager):
     def __init__(self) -> None:
         super().__init__()
         self.connections: weakref.WeakSet[Any] = weakref.WeakSet()
+        self.interrupted = False
 
     def _new_pool(
         self,
@@ -64,24 +65,48 @@ class _OwnPoolManager(urllib3.PoolManager):
         if make is None:
             return pool
         connections = self.connections
+        manager = self
 
         def tracked(*args: Any, **kwargs: Any) -> Any:
             connection = make(*args, **kwargs)
             connections.add(connection)
+            connect = connection.connect
+
+            def connect_unless_interrupted() -> None:
+                # interrupt() finds no socket to shut down while a connection is still being
+                # made: the attempt would then wait for its response for ever. So the flag
+                # is checked once the socket exists (interrupt() sets it before it looks).
+                if manager.interrupted:
+                    raise ConnectionAbortedError("the client was closed")
+                connect()
+                if manager.interrupted:
+                    _shutdown(connection)
+                    raise ConnectionAbortedError("the client was closed")
+
+            connection.connect = connect_unless_interrupted
             return connection
 
         pool.ConnectionCls = tracked
         return pool
 
     def interrupt(self) -> None:
-        """Shuts down the socket of every connection, waking any thread blocked on one."""
+        """
+        Shuts down the socket of every connection, waking any thread blocked on one, and
+        makes every connection still being made fail once connected.
+        """
+        self.interrupted = True
         for connection in list(self.connections):
-            sock = getattr(connection, "sock", None)
-            if isinstance(sock, socket.socket):
-                try:
-                    sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
+            _shutdown(connection)
+
+
+def _shutdown(connection: Any) -> None:
+    """Shuts down the socket of a urllib3 connection, if it has one."""
+    sock = getattr(connection, "sock", None)
+    if isinstance(sock, socket.socket):
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
 
 class _HttpConnectStrategy(ConnectStrategy):

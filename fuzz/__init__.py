@@ -1,0 +1,1 @@
+"""Fuzz targets of the parser and the chunked decoder (atheris); see ``make fuzz``."""

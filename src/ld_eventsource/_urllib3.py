@@ -130,7 +130,10 @@ class _HttpConnectionClient(ConnectionClient):
         try:
             check_response(response.status, response_headers, response.headers.get("Content-Type"))
         except Exception:
-            response.drain_conn()
+            # Not drained: an error response may have a long or endless body (a 503 that
+            # streams, say), and the error is reported at once. The connection is closed
+            # rather than reused.
+            response.close()
             response.release_conn()
             raise
         return ConnectionResult(

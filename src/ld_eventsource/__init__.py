@@ -4,6 +4,29 @@ A Server-Sent Events client: :class:`SSEClient` (blocking, on urllib3) and
 
 Both are imported on first use, so ``import ld_eventsource`` needs neither urllib3 nor aiohttp
 until a client is asked for.
+
+.. code-block:: python
+
+    from ld_eventsource import SSEClient
+
+    with SSEClient("https://example.com/stream") as client:
+        for event in client.events:
+            print(event.event, event.data)
+
+.. code-block:: python
+
+    import asyncio
+
+    from ld_eventsource import AsyncSSEClient
+
+
+    async def main() -> None:
+        async with AsyncSSEClient("https://example.com/stream") as client:
+            async for event in client.events:
+                print(event.event, event.data)
+
+
+    asyncio.run(main())
 """
 
 from __future__ import annotations

@@ -72,9 +72,15 @@ def _reexported_data() -> dict[str, list[str]]:
     # template documents them with autodata.
     import importlib
     import inspect
+    import pkgutil
 
     found: dict[str, list[str]] = {}
-    for modname in ("ld_eventsource", "ld_eventsource.config", "ld_eventsource.errors"):
+    public = [
+        info.name
+        for info in pkgutil.walk_packages(ld_eventsource.__path__, "ld_eventsource.")
+        if not any(part.startswith("_") for part in info.name.split("."))
+    ]
+    for modname in [project_pkg, *public]:
         module = importlib.import_module(modname)
         own = ModuleAnalyzer.for_module(modname).find_attr_docs()
         for name in getattr(module, "__all__", ()):

@@ -15,8 +15,9 @@ them, against remote URLs, and run here against a loopback test server.
   three events with ids (the last one's data is ``STOP``), then an orderly end. A loop over a
   stream therefore ends with the stream, or with the client's error strategy.
 * Each example runs on its own, in a namespace holding only the helpers that some documented
-  examples use without defining them (``HELPERS``), in a temporary working directory. What it
-  leaves behind is collected at once, so a leaked connection fails that example.
+  examples use without defining them (:class:`Helpers`), in a temporary working directory.
+  What it leaves behind is collected at once, so that a socket it left unclosed fails that
+  example (a ``ResourceWarning``, an error under ``-W error``), not a later one.
 * ``ErrorStrategy.continue_with_time_limit`` gets a clock that runs 60 seconds ahead for each
   request the server answered, so that an example giving up after 300 s of retries does so
   after five quick reconnections.
@@ -203,9 +204,8 @@ class Page:
         feed(conn, history)
 
     def clock(self) -> float:
-        with self.server._cond:
-            served = len(self.server.requests)
-        return time.monotonic() + 60.0 * served
+        """The clock of continue_with_time_limit: 60 s ahead for each request answered."""
+        return time.monotonic() + 60.0 * len(self.server.requests)
 
 
 def heading_of(example: Example) -> str:
@@ -220,8 +220,7 @@ def evaluate(example: Example) -> None:
     page: Page = example.document.namespace["page"]
     heading = heading_of(example)
     page.feed = next((f for h, f in FEEDS_BY_HEADING.items() if h in heading), None)
-    with page.server._cond:
-        page.first_request = len(page.server.requests)
+    page.first_request = len(page.server.requests)
     source = REMOTE_URL.sub(lambda m: page.server.url + m["path"], str(example.parsed))
     code = compile(
         pad(source, example.line + example.parsed.line_offset),

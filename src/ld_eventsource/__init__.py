@@ -2,9 +2,6 @@
 A Server-Sent Events client: :class:`SSEClient` (blocking, on urllib3) and
 :class:`AsyncSSEClient` (asyncio, on aiohttp, installed with the ``async`` extra).
 
-Both are imported on first use, so ``import ld_eventsource`` needs neither urllib3 nor aiohttp
-until a client is asked for.
-
 .. code-block:: python
 
     from ld_eventsource import SSEClient
@@ -27,6 +24,9 @@ until a client is asked for.
 
 
     asyncio.run(main())
+
+Both are imported on first use, so ``import ld_eventsource`` needs neither urllib3 nor aiohttp
+until a client is asked for.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-deps test-downstream lint format unasync bench fuzz soak \
+.PHONY: demo test test-deps test-downstream lint format unasync docs bench fuzz soak \
 	contract-service contract-service-async clean
 
 $(STAMP): pyproject.toml
@@ -25,9 +25,17 @@ $(DEMO_STAMP): pyproject.toml
 demo: $(DEMO_STAMP)
 	$(BIN)/python scripts/demo.py
 
+DOCS_STAMP := $(VENV)/.installed-docs
+# Files that ruff checks and formats.
+PY_PATHS := src tests bench contract-tests scripts conftest.py docs/conf.py fuzz
+
+$(DOCS_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet --group docs
+	touch $(DOCS_STAMP)
+
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench contract-tests scripts fuzz
-	$(BIN)/ruff format --check src tests bench contract-tests scripts fuzz
+	$(BIN)/ruff check $(PY_PATHS)
+	$(BIN)/ruff format --check $(PY_PATHS)
 	$(BIN)/mypy --strict src
 	$(BIN)/python scripts/unasync.py --check
 
@@ -40,11 +48,21 @@ test-deps:
 	PYTHON=$(PYTHON) scripts/test-deps.sh
 
 format: $(STAMP)
-	$(BIN)/ruff format src tests bench contract-tests scripts fuzz
-	$(BIN)/ruff check --fix src tests bench contract-tests scripts fuzz
+	$(BIN)/ruff format $(PY_PATHS)
+	$(BIN)/ruff check --fix $(PY_PATHS)
 
 unasync: $(STAMP)
 	$(BIN)/python scripts/unasync.py
+
+# The documentation site, in docs/_build/html. Every warning is an error and references
+# are checked (a broken one, a page left out of the table of contents or a public name
+# without a docstring fails the build); then every example of the docs, the README and the
+# docstrings runs (as in make test).
+docs: $(DOCS_STAMP)
+	rm -rf docs/api docs/_build
+	$(BIN)/sphinx-build -b html -W --keep-going -n -q docs docs/_build/html
+	$(BIN)/python -m pytest -W error -p no:cacheprovider -q README.md docs src/ld_eventsource
+	@echo "docs: docs/_build/html/index.html"
 
 # Every benchmark, side by side with the reference and the other Python clients; the
 # results (text, JSON, Markdown, a chart) go to bench/results/. About 10 minutes on 2 cores.
@@ -99,4 +117,4 @@ contract-service-async: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .venv-downstream .venv-deps-low .venv-deps-high .mypy_cache .ruff_cache \
-		.pytest_cache .hypothesis .fuzz
+		.pytest_cache .hypothesis .fuzz docs/_build docs/api

@@ -2,6 +2,29 @@
 A Server-Sent Events client: :class:`SSEClient` (blocking, on urllib3) and
 :class:`AsyncSSEClient` (asyncio, on aiohttp, installed with the ``async`` extra).
 
+.. code-block:: python
+
+    from ld_eventsource import SSEClient
+
+    with SSEClient("https://example.com/stream") as client:
+        for event in client.events:
+            print(event.event, event.data)
+
+.. code-block:: python
+
+    import asyncio
+
+    from ld_eventsource import AsyncSSEClient
+
+
+    async def main() -> None:
+        async with AsyncSSEClient("https://example.com/stream") as client:
+            async for event in client.events:
+                print(event.event, event.data)
+
+
+    asyncio.run(main())
+
 Both are imported on first use, so ``import ld_eventsource`` needs neither urllib3 nor aiohttp
 until a client is asked for. The submodules that ``import ld_eventsource`` made available as
 attributes in launchdarkly-eventsource 1.7.4 (``ld_eventsource.actions``, ``.config``,

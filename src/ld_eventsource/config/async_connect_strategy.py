@@ -77,7 +77,8 @@ class AsyncConnectStrategy:
         :param query_params: a callable returning query parameters to add to the URL, called
             before every connection attempt
         :param method: the request method, such as ``"POST"`` or ``"REPORT"``
-        :param body: the request body, sent again on every reconnection
+        :param body: the request body, sent again on every reconnection; a ``str`` is encoded
+            as UTF-8. ``Content-Type: text/plain`` is sent unless ``headers`` set one.
         :param read_timeout: seconds without any byte on an open stream after which the
             client drops the connection and reports a :class:`.StreamTimeoutError`
         :param max_redirects: how many redirects to follow before failing

@@ -7,8 +7,8 @@ This file is the one place that knows how: the examples are shown as a user woul
 them, against remote URLs, and run here against a loopback test server.
 
 * Every ``http(s)://`` URL on ``example.com`` (any subdomain) or ``my-server.com`` is pointed
-  at an HTTP/1.1 server on 127.0.0.1 that one page's examples share (``tests/sse_server.py``
-  for now); the path is kept.
+  at an HTTP/1.1 server on 127.0.0.1 that one page's examples share (``ld_eventsource.testing``,
+  the test server users get); the path is kept.
 * What the server answers depends on the path (``FEEDS_BY_PATH``), or on the heading of the
   section the example is in (``FEEDS_BY_HEADING``), and is otherwise the default stream: a
   ``retry: 10`` (so that a client that reconnects does it within milliseconds), a comment,
@@ -46,7 +46,7 @@ from sybil.parsers.rest import CodeBlockParser as RestCodeBlockParser
 from sybil.parsers.rest import SkipParser as RestSkipParser
 
 from ld_eventsource.config import ErrorStrategy
-from tests.sse_server import Conn, Request, SSEServer, sse, status_handler
+from ld_eventsource.testing import Conn, Request, SSEServer, sse, status_handler
 
 REMOTE_URL = re.compile(
     r"https?://(?:[\w-]+\.)*(?:example\.com|my-server\.com)(?P<path>[^\s\"'`)]*)"

@@ -163,14 +163,16 @@ def make_pool(opts: Options) -> PoolManager | None:
         # No certificate check means no host name check either, on urllib3 1.26 and 2.
         return urllib3.PoolManager(cert_reqs="CERT_NONE")
     try:
-        context = ssl.create_default_context(cafile=opts.cacert)
+        ssl.create_default_context(cafile=opts.cacert)  # checked here, for a clear error
     except ssl.SSLError as e:  # before OSError, of which it is a subclass
         raise UsageError(
             f"--cacert {opts.cacert}: not a PEM file of CA certificates ({e.reason or e})"
         ) from None
     except OSError as e:
         raise UsageError(f"--cacert {opts.cacert}: cannot read: {e.strerror or e}") from None
-    return urllib3.PoolManager(ssl_context=context)
+    # The file rather than an SSLContext: urllib3 then checks the host name itself, also for
+    # an IP address (urllib3 1.26 gives a context of one's own no server_hostname for one).
+    return urllib3.PoolManager(cert_reqs="CERT_REQUIRED", ca_certs=opts.cacert)
 
 
 def make_strategy(opts: Options, pool: PoolManager | None) -> ConnectStrategy:

@@ -17,6 +17,7 @@ The benchmark harness, driver side; every script in ``bench/`` is a thin layer o
 
 from __future__ import annotations
 
+import argparse
 import collections
 import functools
 import json
@@ -46,6 +47,7 @@ __all__ = [
     "Report",
     "Venv",
     "Worker",
+    "arguments",
     "clean_env",
     "collect",
     "fmt_rate",
@@ -67,6 +69,14 @@ SERVER = BENCH_DIR / "_server.py"
 def progress(text: str) -> None:
     """A line of progress on stderr (stdout carries the report)."""
     print(text, file=sys.stderr, flush=True)
+
+
+def arguments(doc: str | None, quick: str) -> argparse.ArgumentParser:
+    """The options every benchmark has: ``--quick`` (a smoke run: ``quick``) and ``--json``."""
+    parser = argparse.ArgumentParser(description=(doc or "").strip().splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help=quick)
+    parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    return parser
 
 
 # --- interpreters ------------------------------------------------------------------------------
@@ -117,18 +127,18 @@ def our_python() -> tuple[str, dict[str, str]]:
     return sys.executable, env
 
 
+def _output(*cmd: str, env: dict[str, str] | None = None) -> str | None:
+    """What ``cmd`` prints, or None if it fails."""
+    done = subprocess.run(cmd, env=env or clean_env(), capture_output=True, text=True, check=False)
+    return done.stdout.rstrip() if done.returncode == 0 else None
+
+
 @functools.cache
-def _our_aiohttp() -> str:
+def _requirements(venv: Venv) -> list[str]:
     python, env = our_python()
     code = "import importlib.metadata as m; print(m.version('aiohttp'))"
-    done = subprocess.run(
-        [python, "-c", code], env=env, capture_output=True, text=True, check=False
-    )
-    return done.stdout.strip() if done.returncode == 0 else ""
-
-
-def _requirements(venv: Venv) -> list[str]:
-    pinned = f"aiohttp=={_our_aiohttp()}" if _our_aiohttp() else "aiohttp>=3.8,<4"
+    ours = _output(python, "-c", code, env=env)
+    pinned = f"aiohttp=={ours}" if ours else "aiohttp>=3.8,<4"
     return [pinned if r == "aiohttp" else r for r in venv.requirements]
 
 
@@ -138,11 +148,10 @@ def _usable(python: Path, venv: Venv) -> bool:
         for dist, _, version in (r.partition("==") for r in _requirements(venv))
         if version
     ]
-    code = "; ".join(["import importlib.metadata as m", *checks])
-    done = subprocess.run(
-        [str(python), "-c", code], env=clean_env(), capture_output=True, check=False
+    return (
+        _output(str(python), "-c", "; ".join(["import importlib.metadata as m", *checks]))
+        is not None
     )
-    return done.returncode == 0
 
 
 @functools.cache
@@ -164,9 +173,8 @@ def interpreter(venv: Venv | None) -> tuple[str, dict[str, str]]:
             subprocess.run([sys.executable, "-m", "venv", str(path)], env=clean_env(), check=True)
         progress(f"installing {' '.join(requirements)} into {path} ...")
         pip = [str(python), "-m", "pip", "install", "--quiet", *requirements]
-        if subprocess.run(pip, env=clean_env(), check=False).returncode != 0 or not _usable(
-            python, venv
-        ):
+        subprocess.run(pip, env=clean_env(), check=False)
+        if not _usable(python, venv):
             raise RuntimeError(f"{path}: could not install {' '.join(requirements)}")
     return str(python), clean_env()
 
@@ -193,28 +201,23 @@ class Worker:
         self._messages: queue.Queue[dict[str, Any] | None] = queue.Queue()
         self._ended = False
         self._stderr: collections.deque[str] = collections.deque(maxlen=10)
-        self._threads = [
-            threading.Thread(target=self._read_stdout, daemon=True),
-            threading.Thread(target=self._read_stderr, daemon=True),
-        ]
-        for thread in self._threads:
-            thread.start()
+        self._threads = [threading.Thread(target=self._read, daemon=True) for _ in range(2)]
+        self._threads[0].start()
+        self._threads[1].start()
 
-    def _read_stdout(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
+    def _read(self) -> None:
+        if threading.current_thread() is self._threads[1]:
+            for line in self.proc.stderr or ():
+                if line.strip():
+                    self._stderr.append(line.rstrip())
+            return
+        for line in self.proc.stdout or ():
             if line.startswith("{"):
                 try:
                     self._messages.put(json.loads(line))
                 except ValueError:
                     pass
         self._messages.put(None)
-
-    def _read_stderr(self) -> None:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            if line.strip():
-                self._stderr.append(line.rstrip())
 
     def next(self, timeout: float) -> dict[str, Any] | None:
         """
@@ -452,13 +455,6 @@ def machine() -> dict[str, str]:
 
 def src_state() -> dict[str, Any]:
     """The commit and the uncommitted changes under src/ that a run measured."""
-
-    def git(*argv: str) -> str:
-        done = subprocess.run(
-            ["git", "-C", str(REPO_ROOT), *argv], capture_output=True, text=True, check=False
-        )
-        return done.stdout.rstrip() if done.returncode == 0 else "?"
-
-    changed = git("status", "--porcelain", "--", "src")
-    uncommitted = [line[3:] for line in changed.splitlines()] if changed != "?" else []
-    return {"commit": git("rev-parse", "--short", "HEAD").strip(), "uncommitted": uncommitted}
+    commit = _output("git", "-C", str(REPO_ROOT), "rev-parse", "--short", "HEAD")
+    changed = _output("git", "-C", str(REPO_ROOT), "status", "--porcelain", "--", "src") or ""
+    return {"commit": commit or "?", "uncommitted": [line[3:] for line in changed.splitlines()]}

@@ -114,12 +114,12 @@ def gen_multiline(count: int) -> Events:
     return events, data
 
 
-def gen_large(count: int) -> Events:
-    """Events of one ``data:`` line of ``LARGE_EVENT_BYTES`` (random URL-safe characters)."""
+def gen_large(count: int, size: int = LARGE_EVENT_BYTES) -> Events:
+    """Events of one ``data:`` line of ``size`` bytes (random URL-safe characters)."""
     alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
     table = bytes(alphabet[b % len(alphabet)] for b in range(256))
-    base = random.Random(7).randbytes(LARGE_EVENT_BYTES + count).translate(table)
-    values = [base[i : i + LARGE_EVENT_BYTES] for i in range(count)]
+    base = random.Random(7).randbytes(size + count).translate(table)
+    values = [base[i : i + size] for i in range(count)]
     return [b"data: " + value + b"\n\n" for value in values], [v.decode() for v in values]
 
 

@@ -59,7 +59,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from _harness import REF, SSE2, Check, LoadServer, Report, Venv, collect, interpreter, progress
+from _harness import (
+    REF,
+    SSE2,
+    Check,
+    LoadServer,
+    Report,
+    Venv,
+    arguments,
+    collect,
+    interpreter,
+    progress,
+)
 from _worker import REF_VERSION, describe, emit, raise_nofile, status_kb, use_ld_eventsource
 
 SCRIPT = Path(__file__).resolve()
@@ -120,6 +131,24 @@ class Shared:
             await self.session.close()
 
 
+async def count_events(
+    read: Callable[[], Awaitable[bytes]], reached: Reached, count: int = 0, tail: bytes = b""
+) -> None:
+    """
+    Counts the blank lines (ends of events) of what ``read`` returns, past ``count`` already
+    seen (``tail``: the last byte seen), calling ``reached`` once there are EVENTS; until the
+    end of the body.
+    """
+    if count >= EVENTS:
+        reached()
+    while more := await read():
+        before = count
+        count += (tail + more).count(b"\n\n")
+        tail = more[-1:]
+        if before < EVENTS <= count:
+            reached()
+
+
 def load_impl(impl: str) -> tuple[Stream, Shared, dict[str, Any]]:
     """What one stream does under ``impl``, its shared session, and what was imported."""
     import importlib.metadata
@@ -146,20 +175,9 @@ def load_impl(impl: str) -> tuple[Stream, Shared, dict[str, Any]]:
                         return
                     data = data + more
                 body = data.split(b"\r\n\r\n", 1)[1]
-                count = body.count(b"\n\n")
-                tail = body[-1:]
-                del data, body
-                if count >= EVENTS:
-                    reached()
-                while True:
-                    more = await reader.read(65536)
-                    if not more:
-                        return
-                    before = count
-                    count += (tail + more).count(b"\n\n")
-                    tail = more[-1:]
-                    if before < EVENTS <= count:
-                        reached()
+                count, tail = body.count(b"\n\n"), body[-1:]
+                del data, body  # not kept while the stream is open
+                await count_events(lambda: reader.read(65536), reached, count, tail)
             finally:
                 writer.close()
                 try:
@@ -208,17 +226,7 @@ def load_impl(impl: str) -> tuple[Stream, Shared, dict[str, Any]]:
         async def bare_aiohttp(url: str, reached: Reached) -> None:
             headers = {"Accept": "text/event-stream", "Cache-Control": "no-cache"}
             async with shared.session.get(url, headers=headers, timeout=no_total) as response:
-                count = 0
-                tail = b""
-                while True:
-                    chunk = await response.content.readany()
-                    if not chunk:
-                        return
-                    before = count
-                    count += (tail + chunk).count(b"\n\n")
-                    tail = chunk[-1:]
-                    if before < EVENTS <= count:
-                        reached()
+                await count_events(response.content.readany, reached)
 
         return bare_aiohttp, shared, meta
 
@@ -469,11 +477,9 @@ def drive(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[1] if __doc__ else None)
+    parser = arguments(__doc__, "N = 200 only")
     parser.add_argument("--n", type=int, action="append", help="streams (repeatable)")
-    parser.add_argument("--quick", action="store_true", help="N = 200 only")
     parser.add_argument("--impls", help=f"comma-separated, from {', '.join(IMPLS)} (default: all)")
-    parser.add_argument("--json", metavar="PATH", help="also write the results to PATH")
     parser.add_argument(
         "--budget", type=float, default=60.0, help="seconds for all streams to complete (60)"
     )

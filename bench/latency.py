@@ -45,7 +45,7 @@ import statistics
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +55,7 @@ from _harness import (
     LoadServer,
     Report,
     Worker,
+    arguments,
     interpreter,
     progress,
     schedule,
@@ -238,18 +239,9 @@ class Run:
         return self.error is None and not self.timed_out and self.received == self.expected
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "client": self.client,
-            "framing": self.framing,
-            "expected": self.expected,
-            "received": self.received,
-            "stats_ms": self.stats(),
-            "error": self.error,
-            "timed_out": self.timed_out,
-            "seconds": self.seconds,
-            "cpu_busy": self.cpu_busy,
-            "latencies_ms": [round(x, 4) for x in self.latencies_ms],
-        }
+        data = {k: v for k, v in asdict(self).items() if k != "meta"}
+        latencies = [round(x, 4) for x in self.latencies_ms]
+        return {**data, "stats_ms": self.stats(), "latencies_ms": latencies}
 
 
 def _cpu_times() -> tuple[int, int] | None:
@@ -424,12 +416,10 @@ def drive(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[1] if __doc__ else None)
+    parser = arguments(__doc__, "100 events per run, 5 discarded")
     parser.add_argument("--events", type=int, default=None, help="events per run (300)")
     parser.add_argument("--interval-ms", type=float, default=20.0, help="between events (20)")
     parser.add_argument("--warmup", type=int, default=None, help="events discarded (10)")
-    parser.add_argument("--quick", action="store_true", help="100 events per run, 5 discarded")
-    parser.add_argument("--json", metavar="PATH", help="also write the results to PATH")
     parser.add_argument(
         "--grace", type=float, default=10.0, help="seconds a run may take past the stream (10)"
     )

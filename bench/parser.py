@@ -22,17 +22,27 @@ from __future__ import annotations
 
 import argparse
 import gc
-import random
 import statistics
 import sys
 import time
 import zlib
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from _harness import REF, Check, Report, Worker, fmt_rate, interpreter, progress, schedule
+from _harness import (
+    REF,
+    Check,
+    Report,
+    Worker,
+    arguments,
+    fmt_rate,
+    interpreter,
+    progress,
+    schedule,
+)
+from _server import gen_large, gen_small
 from _worker import describe, emit, use_ld_eventsource
 
 SCRIPT = Path(__file__).resolve()
@@ -109,24 +119,18 @@ def _split(data: bytes, size: int) -> list[bytes]:
 
 
 def _small(scale: Scale, crlf: bool) -> tuple[bytes, Digest]:
-    eol = "\r\n" if crlf else "\n"
-    parts: list[str] = []
+    events, data = gen_small(scale.small_events, "\r\n" if crlf else "\n")
     summer = _Summer()
-    for i in range(scale.small_events):
-        on = "true" if i % 2 else "false"
-        data = f'{{"kind":"patch","key":"flag-{i:06d}","version":{i % 1000},"on":{on}}}'
-        parts.append(f"id: {i}{eol}data: {data}{eol}{eol}")
-        summer.add(str(i), data)
-    return "".join(parts).encode(), summer.digest()
+    for i, value in enumerate(data):
+        summer.add(str(i), value)
+    return b"".join(events), summer.digest()
 
 
 def _long_line(scale: Scale) -> tuple[bytes, Digest]:
-    alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-    table = bytes(alphabet[b % len(alphabet)] for b in range(256))
-    payload = random.Random(8).randbytes(scale.line_bytes).translate(table)
+    events, data = gen_large(1, scale.line_bytes)
     summer = _Summer()
-    summer.add(None, payload.decode())
-    return b"data: " + payload + b"\n\n", summer.digest()
+    summer.add(None, data[0])
+    return events[0], summer.digest()
 
 
 def _many_lines(scale: Scale, per_event: int) -> tuple[bytes, Digest]:
@@ -281,14 +285,8 @@ class Result:
         return statistics.median(self.runs)
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "seconds": self.seconds,
-            "runs": self.runs,
-            "ok": self.ok,
-            "timed_out": self.timed_out,
-            "error": self.error,
-            "mismatch": self.mismatch,
-        }
+        data = {k: v for k, v in asdict(self).items() if k not in ("impl", "case", "meta")}
+        return {"seconds": self.seconds, **data}
 
 
 def measure(impl: str, key: str, args: argparse.Namespace) -> Result:
@@ -495,7 +493,7 @@ def _expected_events(key: str, scale: Scale) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[1] if __doc__ else None)
+    parser = arguments(__doc__, "smaller inputs, 1 repeat")
     parser.add_argument(
         "--impl",
         choices=("both", "ours", "ref"),
@@ -503,8 +501,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="both (default): run and compare; ours/ref: be a worker and print JSON lines",
     )
     parser.add_argument("--repeat", type=int, default=None, help="timed runs per input (5)")
-    parser.add_argument("--quick", action="store_true", help="smaller inputs, 1 repeat")
-    parser.add_argument("--json", metavar="PATH", help="also write the results to PATH")
     parser.add_argument(
         "--budget", type=float, default=60.0, help="seconds allowed for one run (60)"
     )

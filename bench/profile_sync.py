@@ -60,6 +60,7 @@ sys.path.insert(0, str(SRC_DIR))
 
 import _tp_clients as tc
 from ld_eventsource import SSEClient
+from ld_eventsource._common import null_logger
 from ld_eventsource._parser import SSEParser
 from ld_eventsource.actions import Event
 from ld_eventsource.config.connect_strategy import ConnectStrategy
@@ -94,13 +95,8 @@ def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
 
 
 def consume_list(events: Iterable[Any]) -> tuple[int, int]:
-    crc32 = zlib.crc32
-    crc = 0
-    count = 0
-    for event in events:
-        crc = crc32(event.data.encode(), crc)
-        count += 1
-    return count, crc
+    timing = tc.consume(events, None)  # the consumer loop of throughput.py
+    return timing.events, timing.crc
 
 
 def consume_tuples(events: Iterable[tuple[str, str, str | None]]) -> tuple[int, int]:
@@ -123,21 +119,8 @@ def full_client(url: str) -> tuple[int, int]:
 
 
 def full_async_client(url: str) -> tuple[int, int]:
-    import asyncio
-
-    from ld_eventsource import AsyncSSEClient
-
-    async def run() -> tuple[int, int]:
-        crc32 = zlib.crc32
-        crc = 0
-        count = 0
-        async with AsyncSSEClient(url) as client:
-            async for event in client.events:
-                crc = crc32(event.data.encode(), crc)
-                count += 1
-        return count, crc
-
-    return asyncio.run(run())
+    timing = tc.run("ours-async", tc.Target(url, "", 0, "", 0))
+    return timing.events, timing.crc
 
 
 def socket_read(server: Server, size: int) -> int:
@@ -153,22 +136,13 @@ def socket_read(server: Server, size: int) -> int:
 
 
 def transport(server: Server) -> list[bytes]:
-    client = ConnectStrategy.http(server.stream_url()).create_client(tc_logger())
+    client = ConnectStrategy.http(server.stream_url()).create_client(null_logger())
     result = client.connect(None)
     try:
         return list(result.stream)
     finally:
         result.close()
         client.close()
-
-
-def tc_logger() -> Any:
-    import logging
-
-    logger = logging.getLogger("profile_sync.null")
-    logger.addHandler(logging.NullHandler())
-    logger.propagate = False
-    return logger
 
 
 def parse(chunks: list[bytes]) -> int:

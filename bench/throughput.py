@@ -72,6 +72,7 @@ from _harness import (
     LoadServer,
     Report,
     Venv,
+    arguments,
     collect,
     fmt_rate,
     fmt_ratio,
@@ -589,8 +590,7 @@ def csv(value: str, allowed: tuple[str, ...] | list[str], what: str) -> list[str
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").strip().splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small inputs, 1 round, a subset")
+    parser = arguments(__doc__, "small inputs, 1 round, a subset")
     parser.add_argument("--rounds", type=int, help="rounds (5; 1 with --quick)")
     parser.add_argument(
         "--scale",
@@ -608,7 +608,6 @@ def main(argv: list[str] | None = None) -> int:
         help="a client whose first run on a case takes longer is not run again on it (3)",
     )
     parser.add_argument("--no-rss", dest="rss", action="store_false", help="skip the RSS check")
-    parser.add_argument("--json", metavar="PATH", help="write the results as JSON")
     parser.add_argument("--markdown", metavar="PATH", help="write the tables as Markdown")
     parser.add_argument("--plot", metavar="PATH", help="draw the ratios to a PNG (matplotlib)")
     args = parser.parse_args(argv)

@@ -59,18 +59,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from _harness import (
-    REF,
-    SSE2,
-    Check,
-    LoadServer,
-    Report,
-    Venv,
-    arguments,
-    collect,
-    interpreter,
-    progress,
-)
+from _harness import REF, SSE2, Check, LoadServer, Report, arguments, collect, interpreter, progress
 from _worker import REF_VERSION, describe, emit, raise_nofile, status_kb, use_ld_eventsource
 
 SCRIPT = Path(__file__).resolve()
@@ -93,7 +82,7 @@ IMPLS: dict[str, str] = {
 }
 DEFAULT_IMPLS = ("bare", "aiohttp", "ours", "ours-own", "ref", "ref-own", "sse2")
 OURS = ("ours", "ours-own")
-VENVS: dict[str, Venv | None] = {"ref": REF, "ref-own": REF, "sse2": SSE2}
+VENVS = {"ref": REF, "ref-own": REF, "sse2": SSE2}
 
 
 def cpu_seconds() -> float:

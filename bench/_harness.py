@@ -30,7 +30,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -360,7 +360,7 @@ Check = tuple[str, bool, str]
 
 
 def markdown_table(
-    header: Sequence[str], rows: Sequence[Sequence[str]], right: set[int]
+    header: Sequence[str], rows: Sequence[Sequence[str]], right: Collection[int]
 ) -> list[str]:
     """A Markdown table, the columns in ``right`` right-aligned; then a blank line."""
     align = "|".join("---:" if i in right else "---" for i in range(len(header)))
@@ -390,7 +390,7 @@ class Report:
         self,
         header: Sequence[str],
         rows: Sequence[Sequence[str]],
-        right: set[int] = frozenset(),  # type: ignore[assignment]
+        right: Collection[int] = (),
     ) -> None:
         """The rows under the header, columns aligned (``right``: right-aligned), a rule."""
         widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]

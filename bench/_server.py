@@ -1,7 +1,7 @@
 """
 The load server of the benchmarks: SSE over HTTP/1.1 on 127.0.0.1, in a process of its own
-(started by ``_harness.LoadServer``), on an asyncio loop with non-blocking sockets so that one
-process serves one fast reader or ten thousand held streams alike. Only the standard library:
+(started by ``_harness.LoadServer``), on an asyncio loop, so that one process serves one fast
+reader or ten thousand held streams alike. Only the standard library:
 it runs under whatever interpreter starts it.
 
     python bench/_server.py [--counts small:20000,large:10] [--framings chunk-per-event,...]
@@ -23,7 +23,8 @@ stdin closes (the driver holds the other end) or ``--lifetime`` runs out, then p
   as a quiet live stream does, until the client closes it;
 - ``paced`` (``GET /stamped/<framing>?mode=paced&events=N``): N events, one every
   ``--interval-ms``, each ``id: <n>`` and ``data: <n> <time.time_ns() just before its send>``;
-  then the end. TCP_NODELAY is set, so the framing is the only difference between framings.
+  then the end. TCP_NODELAY is set (asyncio sets it on every TCP connection), so the framing
+  is the only difference between framings.
 
 A second request with the same ``run`` token gets ``204 No Content`` (which tells an SSE
 client to stop reconnecting), so a client that reconnects at the end cannot read twice.
@@ -38,6 +39,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import resource
 import socket
@@ -167,96 +169,114 @@ class Server:
         self.seen: set[str] = set()
         self.connections = 0
         self.open = 0
-        self.tasks: set[asyncio.Task[None]] = set()
-
-    async def accept(self, listener: socket.socket) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            conn, _ = await loop.sock_accept(listener)
-            task = asyncio.create_task(self.handle(conn))
-            self.tasks.add(task)  # a reference, or the loop may drop a pending task
-            task.add_done_callback(self.tasks.discard)
-
-    async def handle(self, conn: socket.socket) -> None:
-        loop = asyncio.get_running_loop()
-        self.connections += 1
-        self.open += 1
-        try:
-            with conn:
-                conn.setblocking(False)
-                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                request = b""
-                while b"\r\n\r\n" not in request:
-                    more = await loop.sock_recv(conn, 65536)
-                    if not more or len(request) > HEAD_LIMIT:
-                        return
-                    request += more
-                path, _, query = request.split(b" ", 2)[1].decode("latin-1").partition("?")
-                params = {k: v[-1] for k, v in parse_qs(query).items()}
-                token = params.get("run", "")
-                if token and token in self.seen:
-                    await loop.sock_sendall(conn, NO_CONTENT)
-                    return
-                self.seen.add(token)
-                mode = params.get("mode", "burst")
-                workload, _, framing = path.strip("/").partition("/")
-                if mode == "paced" and workload == "stamped" and framing in FRAMINGS:
-                    await self.paced(conn, framing, min(int(params.get("events", 1)), MAX_PACED))
-                elif path.strip("/") in self.responses and mode in ("burst", "hold"):
-                    response, length = self.responses[path.strip("/")]
-                    view = memoryview(response)
-                    await loop.sock_sendall(conn, view[:length] if mode == "hold" else view)
-                else:
-                    await loop.sock_sendall(conn, NOT_FOUND)
-                    return
-                if mode != "hold":
-                    conn.shutdown(socket.SHUT_WR)
-                # Wait for the client to close: closing first with its bytes unread could
-                # reset the connection under data it has not read yet.
-                while await loop.sock_recv(conn, 65536):
-                    pass
-        except OSError:
-            pass  # the client went away: its run reports what it got
-        finally:
-            self.open -= 1
-
-    async def paced(self, conn: socket.socket, framing: str, events: int) -> None:
-        loop = asyncio.get_running_loop()
-        await loop.sock_sendall(conn, HEADS[framing])
-        start = time.perf_counter() + self.interval
-        for seq in range(events):
-            delay = start + seq * self.interval - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            event = f"id: {seq}\ndata: {seq} {time.time_ns()}\n\n".encode()
-            await loop.sock_sendall(conn, frame_body([event], framing))
-        await loop.sock_sendall(conn, ENDS[framing])
 
     async def serve(self, ports: int, lifetime: float, manifest: dict[str, object]) -> None:
-        listeners = []
-        for _ in range(ports):
-            listener = socket.create_server(("127.0.0.1", 0), backlog=4096)
-            listener.setblocking(False)
-            listeners.append(listener)
-        accepting = [asyncio.create_task(self.accept(listener)) for listener in listeners]
-        numbers = [listener.getsockname()[1] for listener in listeners]
+        loop = asyncio.get_running_loop()
+        servers = [
+            await loop.create_server(
+                lambda: Connection(self), "127.0.0.1", 0, backlog=4096, reuse_address=True
+            )
+            for _ in range(ports)
+        ]
+        numbers = [server.sockets[0].getsockname()[1] for server in servers]
         print(json.dumps({"ports": numbers, **manifest}), flush=True)
         stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
         loop.add_reader(sys.stdin.fileno(), stop.set)  # the driver closes our stdin to stop us
         try:
             await asyncio.wait_for(stop.wait(), lifetime)
         except asyncio.TimeoutError:
             pass  # a forgotten server ends by itself
         loop.remove_reader(sys.stdin.fileno())
-        for task in accepting:
-            task.cancel()
-        for listener in listeners:
-            listener.close()
+        for server in servers:
+            server.close()
         usage = resource.getrusage(resource.RUSAGE_SELF)
         cpu = usage.ru_utime + usage.ru_stime
         print(json.dumps({"connections": self.connections, "open": self.open, "cpu": cpu}))
         sys.stdout.flush()
+
+
+class Connection(asyncio.Protocol):
+    """
+    One connection: reads the request head, answers it, then waits for the client to close
+    (closing first with its bytes unread could reset the connection under data it has not
+    read yet). Protocol callbacks rather than a task a connection: ten thousand held streams
+    cost the server little.
+    """
+
+    def __init__(self, server: Server):
+        self.server = server
+        self.head: bytes | None = b""
+        self.task: asyncio.Task[None] | None = None  # a burst's or a paced stream's
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self.server.connections += 1
+        self.server.open += 1
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.server.open -= 1
+        if self.task is not None:
+            self.task.cancel()
+
+    def eof_received(self) -> bool:
+        return False  # the client is done: close
+
+    def data_received(self, data: bytes) -> None:
+        if self.head is None:
+            return  # answered: anything more is ignored
+        self.head += data
+        if b"\r\n\r\n" in self.head:
+            request, self.head = self.head, None
+            self.answer(request)
+        elif len(self.head) > HEAD_LIMIT:
+            self.transport.close()
+
+    def answer(self, request: bytes) -> None:
+        path, _, query = request.split(b" ", 2)[1].decode("latin-1").partition("?")
+        params = {k: v[-1] for k, v in parse_qs(query).items()}
+        token, mode, case = params.get("run", ""), params.get("mode", "burst"), path.strip("/")
+        workload, _, framing = case.partition("/")
+        if token and token in self.server.seen:
+            self.transport.write(NO_CONTENT)
+            self.transport.close()
+        elif mode == "paced" and workload == "stamped" and framing in FRAMINGS:
+            events = min(int(params.get("events", 1)), MAX_PACED)
+            self.task = asyncio.get_running_loop().create_task(self.paced(framing, events))
+        elif case in self.server.responses and mode in ("burst", "hold"):
+            response, length = self.server.responses[case]
+            if mode == "hold":
+                self.transport.write(response[:length])
+            else:
+                self.task = asyncio.get_running_loop().create_task(self.burst(response))
+        else:
+            self.transport.write(NOT_FOUND)
+            self.transport.close()
+        self.server.seen.add(token)
+
+    async def burst(self, response: bytes) -> None:
+        # Straight from the response to the socket (a duplicate of the transport's, which
+        # writes nothing here): the transport would copy what the socket does not take at once.
+        fd = self.transport.get_extra_info("socket").fileno()
+        with socket.socket(fileno=os.dup(fd)) as sock:
+            sock.setblocking(False)
+            try:
+                await asyncio.get_running_loop().sock_sendall(sock, memoryview(response))
+                sock.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass  # the client went away: its run reports what it got
+
+    async def paced(self, framing: str, events: int) -> None:
+        self.transport.write(HEADS[framing])
+        start = time.perf_counter() + self.server.interval
+        for seq in range(events):
+            delay = start + seq * self.server.interval - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            event = f"id: {seq}\ndata: {seq} {time.time_ns()}\n\n".encode()
+            self.transport.write(frame_body([event], framing))
+        self.transport.write(ENDS[framing])
+        self.transport.write_eof()
 
 
 def build(

@@ -1,7 +1,16 @@
 """
 The clients of ``bench/throughput.py``: how each library reads a stream, as its documentation
-shows, plus two plain-Python baselines. Imported by the worker, in the client's own venv; each
-library is imported inside its function, so this module loads anywhere.
+shows, plus two plain-Python baselines; and the worker that times one run of one of them. Each
+library is imported inside its function, so this module loads anywhere; it is kept to the
+standard library's cheapest modules, since a worker starts afresh for every run and its peak
+RSS is reported.
+
+    python _tp_clients.py CLIENT URL EVENTS KIND PRELOAD [DIST,...]
+
+runs under the client's interpreter: KIND ``ours`` or ``ref`` imports (and checks) that
+``ld_eventsource`` (``_worker.use_ld_eventsource``), PRELOAD is a comma-separated list of
+modules imported before the clock starts; it reads the stream once and emits one message
+(events, crc, wall, cpu, maxrss_mb, and the versions of the DISTs when given).
 
 Every client is timed the same way: from just before it connects to the end of the stream, with
 the same consumer loop (count the events, crc32 their data in order). A client that reconnects
@@ -12,6 +21,7 @@ server would answer its reconnection with 204 anyway).
 from __future__ import annotations
 
 import socket
+import sys
 import zlib
 from collections.abc import AsyncIterable, Callable, Iterable, Iterator
 from resource import RUSAGE_SELF, getrusage
@@ -327,3 +337,37 @@ CLIENTS: dict[str, tuple[Callable[[Target], Any], bool]] = {
     "aiohttp-sse-client2": (aiohttp_sse_client2, True),
     "naive-floor": (naive_floor, False),
 }
+
+
+def main(argv: list[str]) -> int:
+    import importlib
+
+    from _worker import describe, emit, peak_rss_mb, use_ld_eventsource
+
+    name, url, events, kind, preload = argv[:5]
+    dists = [d for d in argv[5].split(",") if d] if len(argv) > 5 else []
+    if kind in ("ours", "ref"):
+        use_ld_eventsource(kind)
+    for module in filter(None, preload.split(",")):
+        importlib.import_module(module)
+    host, _, rest = url.removeprefix("http://").partition(":")
+    port, _, path = rest.partition("/")
+    target = Target(url, host, int(port), "/" + path, int(events))
+    out: dict[str, object] = {}
+    try:
+        if name == "raw-socket":
+            out["bytes"], timing = raw_socket(target)
+        else:
+            timing = run(name, target)
+        out.update(ok=True, events=timing.events, crc=timing.crc, wall=timing.wall, cpu=timing.cpu)
+    except Exception as e:  # reported, not raised: the driver shows it as ERR
+        out.update(ok=False, error=f"{type(e).__name__}: {e}"[:300])
+    out["maxrss_mb"] = peak_rss_mb()
+    if dists:
+        out.update(describe(dists))
+    emit(out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

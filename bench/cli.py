@@ -3,7 +3,7 @@ What the ``sse`` tool costs per event: how fast it streams events into a pipe, b
 format, next to the smallest program that does the same with the library (a loop over
 ``SSEClient.events`` writing each event's data and flushing).
 
-The responses come from ``bench/_tp_server.py`` (the load server of throughput.py). The rate
+The responses come from ``bench/_server.py`` (the load server of the benchmarks). The rate
 is measured on the reader's side of the pipe, from the first byte of output to the last, so
 interpreter start-up is left out.
 
@@ -13,17 +13,12 @@ interpreter start-up is left out.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import subprocess
 import sys
 import time
-import uuid
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from _common import BENCH_DIR, our_python
+from _harness import LoadServer, Report, our_python, progress
 
 # The smallest useful command-line reader: what `sse --format data` does, without the tool.
 BASELINE = """
@@ -80,46 +75,35 @@ def main() -> int:
     ns = parser.parse_args()
 
     python, env = our_python()
-    server = subprocess.Popen(
-        [
-            python,
-            str(BENCH_DIR / "_tp_server.py"),
-            "--counts",
-            f"small:{ns.events},llm-tokens:{ns.events}",
-            "--framings",
-            "chunk-per-event,large-chunks",
-        ],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        env=env,
-    )
-    assert server.stdout is not None and server.stdin is not None
-    manifest = json.loads(server.stdout.readline())
+    counts = f"small:{ns.events},llm-tokens:{ns.events}"
+    server = LoadServer("--counts", counts, "--framings", "chunk-per-event,large-chunks")
     results = []
+    rows = []
+    baseline = {}
     try:
-        print(f"{ns.events} events per run, median of {ns.repeat} runs, output into a pipe\n")
-        print(f"{'case':<36} {'events/s':>10} {'us/event':>9}  vs library")
-        baseline = {}
         for label, path, template in CASES:
-            events = manifest["cases"][path]["events"]
+            events = server.cases[path]["events"]
             times = []
             for _ in range(ns.repeat):
-                url = f"http://127.0.0.1:{manifest['port']}/{path}?run={uuid.uuid4().hex}"
+                url = server.url(path)
                 seconds, _ = measure(python, env, [a.replace("{url}", url) for a in template])
                 times.append(seconds)
             seconds = statistics.median(times)
             rate = events / seconds
+            progress(f"{label}: {rate:,.0f} events/s")
             workload = path.split("/")[0]
             if label.startswith("library"):
                 baseline[workload] = rate
             ratio = rate / baseline[workload] if workload in baseline else float("nan")
-            print(f"{label:<36} {rate:>10,.0f} {1e6 / rate:>9.2f}  {ratio:>9.2f}x")
+            rows.append([label, f"{rate:,.0f}", f"{1e6 / rate:.2f}", f"{ratio:.2f}x"])
             results.append({"case": label, "path": path, "events": events, "events_per_s": rate})
     finally:
-        server.stdin.close()
-        server.wait(timeout=30)
-    if ns.json:
-        Path(ns.json).write_text(json.dumps(results, indent=2) + "\n")
+        server.stop()
+    out = Report()
+    out.line(f"{ns.events} events per run, median of {ns.repeat} runs, output into a pipe")
+    out.line()
+    out.table(["case", "events/s", "us/event", "vs library"], rows, {1, 2, 3})
+    out.save(ns.json, results)
     return 0
 
 

@@ -9,17 +9,16 @@ Usage::
     python bench/fanout.py --quick       # N = 200: a smoke run
     python bench/fanout.py --json out.json
 
-For every (implementation, N) pair the driver starts two processes:
+For every (implementation, N) pair the driver (``bench/_harness.py``) starts two processes:
 
-* a server (this script with ``--serve``): raw asyncio protocols on a few loopback ports
-  (``127.0.0.1``, fresh ephemeral ports for every run, so TIME_WAIT sockets of the previous
-  run never collide); it answers every request with a ``text/event-stream`` holding 10 small
-  events, written at once (chunked, a chunk per event; ``--framing close`` for a body ended
-  by the close instead), then holds the connection until the client closes it;
+* the load server (``bench/_server.py``, ``hold`` mode) on a few loopback ports (fresh
+  ephemeral ports for every run, so TIME_WAIT sockets of the previous run never collide); it
+  answers every request with a ``text/event-stream`` holding 10 small events, written at once
+  (chunked, a chunk per event; ``--framing close`` for a body ended by the close instead),
+  then holds the connection until the client closes it;
 * a client (this script with ``--impl NAME``) under the interpreter of that implementation:
   ours under the project's ``.venv``, the reference and aiohttp-sse-client2 under their own
-  venvs in ``bench/.venvs/`` (created on first use; the reference shares the import name
-  ``ld_eventsource`` and is never installed in the project's venv).
+  venvs in ``bench/.venvs/``.
 
 The client raises RLIMIT_NOFILE, imports everything and creates its shared session, resets
 its peak-RSS mark (``/proc/self/clear_refs``), then opens N streams at once (one task each).
@@ -52,12 +51,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import json
-import os
 import resource
-import selectors
-import signal
-import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -65,22 +59,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from _common import (
-    REF_VERSION,
-    clean_env,
-    ensure_venv,
-    import_ld_eventsource,
-    our_python,
-    print_targets,
-)
+from _harness import REF, SSE2, Check, LoadServer, Report, arguments, collect, interpreter, progress
+from _worker import REF_VERSION, describe, emit, raise_nofile, status_kb, use_ld_eventsource
 
 SCRIPT = Path(__file__).resolve()
 EVENTS = 10
 HOST = "127.0.0.1"
 TARGET_RSS_KB = 15.0
 TARGET_CPU_MS = 0.8
-AIOHTTP_VERSION = "3.14.5"  # the version in the project's .venv; the peers get the same
 SSE2_VERSION = "0.3.0"
+FRAMINGS = {"chunked": "chunk-per-event", "close": "close-delimited"}
+"""The choices of ``--framing``, and their names for the load server."""
 
 IMPLS: dict[str, str] = {
     "bare": "bare asyncio reader",
@@ -93,108 +82,12 @@ IMPLS: dict[str, str] = {
 }
 DEFAULT_IMPLS = ("bare", "aiohttp", "ours", "ours-own", "ref", "ref-own", "sse2")
 OURS = ("ours", "ours-own")
-
-
-def progress(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
-
-
-def emit(obj: dict[str, Any]) -> None:
-    print(json.dumps(obj), flush=True)
-
-
-def raise_nofile(wanted: int) -> int:
-    """Raises the soft RLIMIT_NOFILE towards ``wanted`` (up to the hard limit); the new soft."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft == resource.RLIM_INFINITY or soft >= wanted:
-        return soft
-    new = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
-    return new
+VENVS = {"ref": REF, "ref-own": REF, "sse2": SSE2}
 
 
 def cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
-
-
-# --- server ---------------------------------------------------------------------------------
-
-
-FRAMINGS = ("chunked", "close")
-
-
-def _response(framing: str) -> bytes:
-    """The whole response: 10 events, chunked (one chunk each) or delimited by the close."""
-    head = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
-    events = [
-        f'id: {k}\nevent: put\ndata: {{"key":"flag-{k}","version":{k},"on":true}}\n\n'.encode()
-        for k in range(EVENTS)
-    ]
-    if framing == "close":
-        return head + b"Connection: close\r\n\r\n" + b"".join(events)
-    chunks = [b"%x\r\n%s\r\n" % (len(event), event) for event in events]
-    return head + b"Transfer-Encoding: chunked\r\n\r\n" + b"".join(chunks)
-
-
-class _Stats:
-    connections = 0
-    open = 0
-
-
-class _SSEProtocol(asyncio.Protocol):
-    """Reads one request head, answers with the whole response, holds until the client goes."""
-
-    __slots__ = ("_buffer", "_transport")
-    response = b""  # set by serve()
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._transport: asyncio.Transport = transport  # type: ignore[assignment]
-        self._buffer = b""
-        _Stats.connections += 1
-        _Stats.open += 1
-
-    def data_received(self, data: bytes) -> None:
-        if self._buffer is None:
-            return  # answered: anything more is ignored
-        self._buffer += data
-        if b"\r\n\r\n" in self._buffer:
-            self._buffer = None  # type: ignore[assignment]
-            self._transport.write(self.response)
-
-    def eof_received(self) -> bool:
-        self._transport.close()
-        return False
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        _Stats.open -= 1
-
-
-async def serve(ports: int, lifetime: float, framing: str) -> None:
-    _SSEProtocol.response = _response(framing)
-    loop = asyncio.get_running_loop()
-    servers = [
-        await loop.create_server(_SSEProtocol, HOST, 0, backlog=4096, reuse_address=True)
-        for _ in range(ports)
-    ]
-    numbers = [server.sockets[0].getsockname()[1] for server in servers]
-    emit({"ready": True, "ports": numbers, "pid": os.getpid()})
-    stop = asyncio.Event()
-    # The driver closes our stdin to stop us; the lifetime bounds a forgotten server.
-    loop.add_reader(sys.stdin.fileno(), stop.set)
-    try:
-        await asyncio.wait_for(stop.wait(), lifetime)
-    except asyncio.TimeoutError:
-        pass
-    loop.remove_reader(sys.stdin.fileno())
-    for server in servers:
-        server.close()
-    emit({"connections": _Stats.connections, "open": _Stats.open, "cpu": cpu_seconds()})
-
-
-def server_main(ports: int, lifetime: float, framing: str) -> None:
-    raise_nofile(1 << 20)
-    asyncio.run(serve(ports, lifetime, framing))
 
 
 # --- client worker: one implementation --------------------------------------------------------
@@ -227,15 +120,29 @@ class Shared:
             await self.session.close()
 
 
+async def count_events(
+    read: Callable[[], Awaitable[bytes]], reached: Reached, count: int = 0, tail: bytes = b""
+) -> None:
+    """
+    Counts the blank lines (ends of events) of what ``read`` returns, past ``count`` already
+    seen (``tail``: the last byte seen), calling ``reached`` once there are EVENTS; until the
+    end of the body.
+    """
+    if count >= EVENTS:
+        reached()
+    while more := await read():
+        before = count
+        count += (tail + more).count(b"\n\n")
+        tail = more[-1:]
+        if before < EVENTS <= count:
+            reached()
+
+
 def load_impl(impl: str) -> tuple[Stream, Shared, dict[str, Any]]:
     """What one stream does under ``impl``, its shared session, and what was imported."""
     import importlib.metadata
-    import platform
 
-    meta: dict[str, Any] = {
-        "impl": impl,
-        "python": f"{platform.python_implementation()} {platform.python_version()}",
-    }
+    meta: dict[str, Any] = {"impl": impl, "python": describe()["python"]}
     shared = Shared(impl in ("ours", "ref", "sse2", "aiohttp"))
 
     if impl == "bare":
@@ -257,20 +164,9 @@ def load_impl(impl: str) -> tuple[Stream, Shared, dict[str, Any]]:
                         return
                     data = data + more
                 body = data.split(b"\r\n\r\n", 1)[1]
-                count = body.count(b"\n\n")
-                tail = body[-1:]
-                del data, body
-                if count >= EVENTS:
-                    reached()
-                while True:
-                    more = await reader.read(65536)
-                    if not more:
-                        return
-                    before = count
-                    count += (tail + more).count(b"\n\n")
-                    tail = more[-1:]
-                    if before < EVENTS <= count:
-                        reached()
+                count, tail = body.count(b"\n\n"), body[-1:]
+                del data, body  # not kept while the stream is open
+                await count_events(lambda: reader.read(65536), reached, count, tail)
             finally:
                 writer.close()
                 try:
@@ -286,12 +182,12 @@ def load_impl(impl: str) -> tuple[Stream, Shared, dict[str, Any]]:
     meta["aiohttp"] = aiohttp.__version__
     if impl in ("ours", "ours-own", "ref", "ref-own"):
         ours = impl.startswith("ours")
-        module, version = import_ld_eventsource(ours, f"--impl {impl}")
+        found = use_ld_eventsource("ours" if ours else "ref")
         from ld_eventsource import AsyncSSEClient
         from ld_eventsource.config.async_connect_strategy import AsyncConnectStrategy
 
-        meta["module"] = str(module)
-        meta["version"] = version if not ours else f"{version} (this project)"
+        meta["module"] = found["module"]
+        meta["version"] = found["version"] + (" (this project)" if ours else "")
 
         def strategy(url: str) -> Any:
             if shared.session is None:
@@ -319,17 +215,7 @@ def load_impl(impl: str) -> tuple[Stream, Shared, dict[str, Any]]:
         async def bare_aiohttp(url: str, reached: Reached) -> None:
             headers = {"Accept": "text/event-stream", "Cache-Control": "no-cache"}
             async with shared.session.get(url, headers=headers, timeout=no_total) as response:
-                count = 0
-                tail = b""
-                while True:
-                    chunk = await response.content.readany()
-                    if not chunk:
-                        return
-                    before = count
-                    count += (tail + chunk).count(b"\n\n")
-                    tail = chunk[-1:]
-                    if before < EVENTS <= count:
-                        reached()
+                await count_events(response.content.readany, reached)
 
         return bare_aiohttp, shared, meta
 
@@ -352,14 +238,6 @@ def load_impl(impl: str) -> tuple[Stream, Shared, dict[str, Any]]:
     raise ValueError(f"unknown implementation {impl!r}")
 
 
-def _status_kb(name: str) -> int:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith(name + ":"):
-                return int(line.split()[1])
-    raise RuntimeError(f"no {name} in /proc/self/status")
-
-
 def _reset_peak() -> bool:
     """Resets VmHWM to the current RSS (Linux >= 4.0); False if not possible."""
     try:
@@ -367,7 +245,7 @@ def _reset_peak() -> bool:
             refs.write("5")
     except OSError:
         return False
-    return _status_kb("VmHWM") <= _status_kb("VmRSS") + 64
+    return status_kb("VmHWM") <= status_kb("VmRSS") + 64
 
 
 async def run_streams(stream: Stream, urls: list[str], budget: float) -> dict[str, Any]:
@@ -410,12 +288,13 @@ async def run_streams(stream: Stream, urls: list[str], budget: float) -> dict[st
     }
 
 
-def worker(impl: str, n: int, ports: list[int], budget: float) -> None:
+def worker(impl: str, n: int, ports: list[int], framing: str, budget: float) -> None:
     limit = raise_nofile(n + 1024)
     if limit < n + 64:
         raise RuntimeError(f"RLIMIT_NOFILE is {limit}, too low for {n} streams")
     stream, shared, meta = load_impl(impl)
-    urls = [f"http://{HOST}:{ports[i % len(ports)]}/stream/{i}" for i in range(n)]
+    case = f"flags/{FRAMINGS[framing]}?mode=hold"
+    urls = [f"http://{HOST}:{ports[i % len(ports)]}/{case}&stream={i}" for i in range(n)]
 
     async def main() -> dict[str, Any]:
         # Everything imported and the shared session created: start the count here.
@@ -423,14 +302,14 @@ def worker(impl: str, n: int, ports: list[int], budget: float) -> None:
         await asyncio.sleep(0)
         gc.collect()
         peak_reset = _reset_peak()
-        rss0 = _status_kb("VmRSS")
+        rss0 = status_kb("VmRSS")
         cpu0 = cpu_seconds()
         wall0 = time.perf_counter()
         outcome = await run_streams(stream, urls, budget)
         await shared.cleanup()
         wall = time.perf_counter() - wall0
         cpu = cpu_seconds() - cpu0
-        peak = _status_kb("VmHWM")
+        peak = status_kb("VmHWM")
         return {
             **outcome,
             **meta,
@@ -459,114 +338,47 @@ class Result:
     error: str | None = None
 
 
-def _interpreters() -> dict[str, tuple[str, dict[str, str]]]:
-    ours = our_python()
-    ref = str(
-        ensure_venv(
-            f"ref-{REF_VERSION}",
-            [f"launchdarkly-eventsource=={REF_VERSION}", f"aiohttp=={AIOHTTP_VERSION}"],
-            "import importlib.metadata as m, aiohttp, ld_eventsource.async_client; "
-            f"assert m.version('launchdarkly-eventsource') == {REF_VERSION!r}; "
-            f"assert aiohttp.__version__ == {AIOHTTP_VERSION!r}",
-        )
-    )
-    sse2 = str(
-        ensure_venv(
-            "aiohttp-sse-client2",
-            [f"aiohttp-sse-client2=={SSE2_VERSION}", f"aiohttp=={AIOHTTP_VERSION}"],
-            "import importlib.metadata as m, aiohttp, aiohttp_sse_client2.client; "
-            f"assert m.version('aiohttp-sse-client2') == {SSE2_VERSION!r}; "
-            f"assert aiohttp.__version__ == {AIOHTTP_VERSION!r}",
-        )
-    )
-    return {
-        "bare": ours,
-        "aiohttp": ours,
-        "ours": ours,
-        "ours-own": ours,
-        "ref": (ref, clean_env()),
-        "ref-own": (ref, clean_env()),
-        "sse2": (sse2, clean_env()),
-    }
-
-
-def _read_json_line(proc: subprocess.Popen[str], timeout: float) -> dict[str, Any] | None:
-    """The next JSON line of ``proc``'s stdout within ``timeout`` s; None at EOF or timeout."""
-    assert proc.stdout is not None
-    with selectors.DefaultSelector() as selector:
-        selector.register(proc.stdout, selectors.EVENT_READ)
-        if not selector.select(timeout):
-            return None
-    line = proc.stdout.readline()
-    return json.loads(line) if line else None
-
-
-def measure(
-    impl: str, python: str, env: dict[str, str], n: int, args: argparse.Namespace
-) -> Result:
+def measure(impl: str, n: int, args: argparse.Namespace) -> Result:
     result = Result(impl, n)
-    server_cmd = [python_for_server(), str(SCRIPT), "--serve", "--ports", str(args.ports)]
-    server_cmd += ["--framing", args.framing]
-    server_cmd += ["--lifetime", str(args.budget + 120)]
-    server = subprocess.Popen(
-        server_cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=clean_env()
-    )
+    python, env = interpreter(VENVS.get(impl))
+    server = LoadServer(
+        "--counts", f"flags:{EVENTS}", "--framings", FRAMINGS[args.framing],
+        "--ports", str(args.ports), "--lifetime", str(args.budget + 120),
+    )  # fmt: skip
     try:
-        ready = _read_json_line(server, 30)
-        if ready is None:
-            result.error = "server did not start"
-            return result
-        ports = ready["ports"]
         cmd = [python, str(SCRIPT), "--impl", impl, "--n", str(n), "--budget", str(args.budget)]
-        cmd += ["--ports", ",".join(map(str, ports))]
-        client = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env)
-        try:
-            out, _ = client.communicate(timeout=args.budget + 90)
-        except subprocess.TimeoutExpired:
-            client.kill()
-            client.wait()
-            result.error = "client exceeded its time"
-            return result
-        lines = [line for line in out.splitlines() if line.startswith("{")]
-        if client.returncode != 0 or not lines:
-            result.error = f"client exited with status {client.returncode}"
-            return result
-        result.data = json.loads(lines[-1])
+        cmd += ["--ports", ",".join(map(str, server.ports)), "--framing", args.framing]
+        messages, error = collect(cmd, env, args.budget + 90)
+        if error or not messages:
+            result.error = f"client {error or 'reported nothing'}"
+        else:
+            result.data = messages[-1]
     finally:
-        assert server.stdin is not None
-        server.stdin.close()
-        stats = _read_json_line(server, 30)
-        if stats is not None:
-            result.server = stats
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.send_signal(signal.SIGKILL)
-            server.wait()
+        server.stop()
+        result.server = server.stats
     return result
 
 
-def python_for_server() -> str:
-    return our_python()[0]
-
-
-def verdict(result: Result) -> tuple[str, list[tuple[str, bool]]]:
+def verdict(result: Result) -> tuple[str, list[Check]]:
     """The OK/MISS cell of one of our rows, and the checks behind it."""
     d = result.data
+    name = f"{result.impl} N={result.n}"
     if result.error or not d:
-        return "FAIL", [(f"{result.impl} N={result.n} ran", False)]
-    checks = [
-        (f"{result.impl} N={result.n}: all {result.n} complete", d["complete"] == result.n),
+        return "FAIL", [(f"{name} ran", False, "")]
+    checks: list[Check] = [
+        (f"{name}: all {result.n} complete", d["complete"] == result.n, ""),
         (
-            f"{result.impl} N={result.n}: RSS/stream <= {TARGET_RSS_KB:g} KB",
+            f"{name}: RSS/stream <= {TARGET_RSS_KB:g} KB",
             d["rss_per_stream_kb"] <= TARGET_RSS_KB,
+            "",
         ),
         (
-            f"{result.impl} N={result.n}: CPU/stream <= {TARGET_CPU_MS:g} ms",
+            f"{name}: CPU/stream <= {TARGET_CPU_MS:g} ms",
             d["cpu_per_stream_ms"] <= TARGET_CPU_MS,
+            "",
         ),
     ]
-    missed = [name.split(": ", 1)[1] for name, ok in checks if not ok]
+    missed = [name.split(": ", 1)[1] for name, ok, _ in checks if not ok]
     return ("OK" if not missed else "MISS: " + "; ".join(missed)), checks
 
 
@@ -576,13 +388,13 @@ def drive(args: argparse.Namespace) -> int:
     for impl in impls:
         if impl not in IMPLS:
             raise SystemExit(f"unknown implementation {impl!r}; choose from {', '.join(IMPLS)}")
-    interpreters = _interpreters()
+    for impl in impls:
+        interpreter(VENVS.get(impl))  # every venv ready before the first run
     results: list[Result] = []
     for n in sizes:
         for impl in impls:
-            python, env = interpreters[impl]
             progress(f"N={n:6} {IMPLS[impl]} ...")
-            result = measure(impl, python, env, n, args)
+            result = measure(impl, n, args)
             if result.error:
                 progress(f"  {result.error}")
             else:
@@ -593,8 +405,9 @@ def drive(args: argparse.Namespace) -> int:
                 )
             results.append(result)
 
-    print()
-    print(
+    out = Report()
+    out.line()
+    out.line(
         f"Fan-out: N concurrent streams in one event loop, {EVENTS} events each, loopback "
         f"server in another process ({args.ports} ports); per stream = (peak - before) / N"
     )
@@ -603,85 +416,76 @@ def drive(args: argparse.Namespace) -> int:
         metas.setdefault(result.impl, result.data)
     for impl in impls:
         meta = metas.get(impl, {})
-        aiohttp_version = meta.get("aiohttp")
-        extra = f", aiohttp {aiohttp_version}" if aiohttp_version else ""
-        print(
+        extra = f", aiohttp {meta['aiohttp']}" if meta.get("aiohttp") else ""
+        out.line(
             f"  {impl:8} {meta.get('version', '-')}{extra}, {meta.get('python', '?')}  "
             f"{meta.get('module', '?')}"
         )
-    print()
-    header = (
-        f"{'N':>6}  {'implementation':34} {'complete':>13} {'all recv s':>10} {'wall s':>7} "
-        f"{'RSS/stream':>10} {'CPU/stream':>10} {'server CPU':>10}  target"
-    )
-    print(header)
-    print("-" * len(header))
-    checks: list[tuple[str, bool]] = []
+    out.line()
+    checks: list[Check] = []
+    rows: list[list[str]] = []
+    notes: list[str] = []
     for result in results:
         d = result.data
-        if result.error or not d:
-            print(f"{result.n:>6}  {IMPLS[result.impl]:34} {'FAIL: ' + str(result.error)}")
-            if result.impl in OURS:
-                checks.extend(verdict(result)[1])
-            continue
-        received = d["all_received_s"]
-        cell = ""
+        label = IMPLS[result.impl]
         if result.impl in OURS:
-            cell, row_checks = verdict(result)
-            checks.extend(row_checks)
-        server_cpu = result.server.get("cpu")
-        print(
-            f"{result.n:>6}  {IMPLS[result.impl]:34} "
-            f"{d['complete']:>6}/{result.n:<6} "
-            f"{'-' if received is None else f'{received:.2f}':>10} {d['wall_s']:>7.2f} "
-            f"{d['rss_per_stream_kb']:>7.1f} KB {d['cpu_per_stream_ms']:>7.3f} ms "
-            f"{'-' if server_cpu is None else f'{server_cpu:.2f} s':>10}  {cell}"
-        )
+            checks.extend(verdict(result)[1])
+        if result.error or not d:
+            rows.append([str(result.n), label, f"FAIL: {result.error}", *[""] * 6])
+            continue
+        received, server_cpu = d["all_received_s"], result.server.get("cpu")
+        rows.append(
+            [
+                str(result.n), label, f"{d['complete']}/{result.n}",
+                "-" if received is None else f"{received:.2f}", f"{d['wall_s']:.2f}",
+                f"{d['rss_per_stream_kb']:.1f} KB", f"{d['cpu_per_stream_ms']:.3f} ms",
+                "-" if server_cpu is None else f"{server_cpu:.2f} s",
+                verdict(result)[0] if result.impl in OURS else "",
+            ]
+        )  # fmt: skip
         if d.get("errors"):
-            print(f"{'':8}errors: {d['errors']}")
+            notes.append(f"  N={result.n} {label}: errors: {d['errors']}")
         if not d.get("peak_reset", True):
-            print(f"{'':8}(peak RSS could not be reset: the figure is an upper bound)")
-    print_targets(
+            notes.append(
+                f"  N={result.n} {label}: peak RSS not reset, the figure is an upper bound"
+            )
+    header = ["N", "implementation", "complete", "all recv s", "wall s", "RSS/stream"]
+    out.table([*header, "CPU/stream", "server CPU", "target"], rows, {0, 2, 3, 4, 5, 6, 7})
+    for note in notes:
+        out.line(note)
+    out.targets(
         checks,
         f"for ours (all complete, <= {TARGET_RSS_KB:g} KB and <= {TARGET_CPU_MS:g} ms per stream)",
     )
-    if args.json:
-        report = [
-            {"impl": r.impl, "n": r.n, "client": r.data, "server": r.server, "error": r.error}
-            for r in results
-        ]
-        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
-        print(f"wrote {args.json}")
+    report = [
+        {"impl": r.impl, "n": r.n, "client": r.data, "server": r.server, "error": r.error}
+        for r in results
+    ]
+    out.save(args.json, report)
     return 0 if all(r.error is None for r in results) else 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[1] if __doc__ else None)
+    parser = arguments(__doc__, "N = 200 only")
     parser.add_argument("--n", type=int, action="append", help="streams (repeatable)")
-    parser.add_argument("--quick", action="store_true", help="N = 200 only")
     parser.add_argument("--impls", help=f"comma-separated, from {', '.join(IMPLS)} (default: all)")
-    parser.add_argument("--json", metavar="PATH", help="also write the results to PATH")
     parser.add_argument(
         "--budget", type=float, default=60.0, help="seconds for all streams to complete (60)"
     )
     parser.add_argument("--ports", default="4", help="listening ports of the server (4)")
     parser.add_argument(
         "--framing",
-        choices=FRAMINGS,
+        choices=tuple(FRAMINGS),
         default="chunked",
         help="the body: chunked, one chunk per event (default), or ended by the close",
     )
-    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--lifetime", type=float, default=300.0, help=argparse.SUPPRESS)
     parser.add_argument("--impl", choices=tuple(IMPLS), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.serve:
-        server_main(int(args.ports), args.lifetime, args.framing)
-        return 0
     if args.impl:
         if not args.n or len(args.n) != 1:
             parser.error("a worker takes one --n")
-        worker(args.impl, args.n[0], [int(p) for p in args.ports.split(",")], args.budget)
+        ports = [int(p) for p in args.ports.split(",")]
+        worker(args.impl, args.n[0], ports, args.framing, args.budget)
         return 0
     args.ports = int(args.ports)
     if args.ports < 1:

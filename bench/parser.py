@@ -7,13 +7,11 @@ Usage::
     python bench/parser.py --quick        # smaller inputs, 1 repeat: a smoke run
     python bench/parser.py --json out.json
 
-Each (implementation, input) pair runs in its own subprocess: ours under the project's
-``.venv`` (or this interpreter with ``src/`` on the path), the reference under
-``bench/.venvs/ref-1.7.4``, created on first use (the two share the import name
-``ld_eventsource``, so the reference is never installed in the project's venv). A worker is
-this same script run with ``--impl ours`` or ``--impl ref``; it prints one JSON object per
-line on stdout: one when its input is ready, then one per timed run. A run that takes longer
-than ``--budget`` seconds is reported as "> budget" and the worker is killed.
+Each (implementation, input) pair runs in its own subprocess (``bench/_harness.py``): ours
+under the project's ``.venv``, the reference under ``bench/.venvs/ref-1.7.4``. A worker is
+this same script run with ``--impl ours`` or ``--impl ref``; it reports once its input is
+ready, then once per timed run. A run that takes longer than ``--budget`` seconds is reported
+as "> budget" and the worker is killed.
 
 Every run's output is checked (event count, total data length, crc32 of the ids and data,
 and no other items), so a wrong parser shows FAIL rather than a time. The garbage collector
@@ -24,36 +22,30 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
-import queue
-import random
 import statistics
-import subprocess
 import sys
-import threading
 import time
 import zlib
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from _common import (
-    REF_VERSION,
-    clean_env,
-    ensure_venv,
-    import_ld_eventsource,
-    our_python,
-    print_targets,
+from _harness import (
+    REF,
+    Check,
+    Report,
+    Worker,
+    arguments,
+    fmt_rate,
+    interpreter,
+    progress,
+    schedule,
 )
+from _server import gen_large, gen_small
+from _worker import describe, emit, use_ld_eventsource
 
 SCRIPT = Path(__file__).resolve()
-REF_VENV = f"ref-{REF_VERSION}"
-REF_PROBE = (
-    "import importlib.metadata as m, ld_eventsource.reader as r; "
-    f"assert m.version('launchdarkly-eventsource') == {REF_VERSION!r}; "
-    "r._BufferedLineReader.lines_from; r._SSEReader"
-)
 CHUNK = 64 * 1024
 SMALL_CHUNK = 1024
 GROUP_LINES = 1000
@@ -127,24 +119,18 @@ def _split(data: bytes, size: int) -> list[bytes]:
 
 
 def _small(scale: Scale, crlf: bool) -> tuple[bytes, Digest]:
-    eol = "\r\n" if crlf else "\n"
-    parts: list[str] = []
+    events, data = gen_small(scale.small_events, "\r\n" if crlf else "\n")
     summer = _Summer()
-    for i in range(scale.small_events):
-        on = "true" if i % 2 else "false"
-        data = f'{{"kind":"patch","key":"flag-{i:06d}","version":{i % 1000},"on":{on}}}'
-        parts.append(f"id: {i}{eol}data: {data}{eol}{eol}")
-        summer.add(str(i), data)
-    return "".join(parts).encode(), summer.digest()
+    for i, value in enumerate(data):
+        summer.add(str(i), value)
+    return b"".join(events), summer.digest()
 
 
 def _long_line(scale: Scale) -> tuple[bytes, Digest]:
-    alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-    table = bytes(alphabet[b % len(alphabet)] for b in range(256))
-    payload = random.Random(8).randbytes(scale.line_bytes).translate(table)
+    events, data = gen_large(1, scale.line_bytes)
     summer = _Summer()
-    summer.add(None, payload.decode())
-    return b"data: " + payload + b"\n\n", summer.digest()
+    summer.add(None, data[0])
+    return events[0], summer.digest()
 
 
 def _many_lines(scale: Scale, per_event: int) -> tuple[bytes, Digest]:
@@ -203,12 +189,9 @@ Runner = Callable[[list[bytes]], list[Any]]
 
 def load_impl(impl: str) -> tuple[Runner, type[Any], dict[str, str]]:
     """The parse function of ``impl``, its Event class, and where it was imported from."""
-    import importlib.metadata
-    import platform
-
     if impl not in ("ours", "ref"):
         raise ValueError(f"unknown implementation {impl!r}")
-    module, _ = import_ld_eventsource(impl == "ours", f"--impl {impl}")
+    meta = {"impl": impl, **use_ld_eventsource(impl)}
     if impl == "ours":
         from ld_eventsource._parser import SSEParser
         from ld_eventsource.actions import Event
@@ -236,14 +219,8 @@ def load_impl(impl: str) -> tuple[Runner, type[Any], dict[str, str]]:
             return list(_SSEReader(lines).events_and_comments())
 
         runner = run_ref
-    meta = {
-        "impl": impl,
-        "python": f"{platform.python_implementation()} {platform.python_version()}",
-        "executable": sys.executable,
-        "module": str(module),
-        "version": importlib.metadata.version("launchdarkly-eventsource"),
-    }
-    return runner, Event, meta
+    info = describe()
+    return runner, Event, {**meta, "python": info["python"], "executable": info["executable"]}
 
 
 def digest(items: Iterable[Any], event_class: type[Any]) -> Digest:
@@ -255,10 +232,6 @@ def digest(items: Iterable[Any], event_class: type[Any]) -> Digest:
         else:
             others += 1
     return summer.digest(others)
-
-
-def emit(obj: dict[str, Any]) -> None:
-    print(json.dumps(obj), flush=True)
 
 
 def worker(impl: str, keys: Sequence[str], repeat: int, scale: Scale, keep_gc: bool) -> None:
@@ -312,48 +285,27 @@ class Result:
         return statistics.median(self.runs)
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "seconds": self.seconds,
-            "runs": self.runs,
-            "ok": self.ok,
-            "timed_out": self.timed_out,
-            "error": self.error,
-            "mismatch": self.mismatch,
-        }
+        data = {k: v for k, v in asdict(self).items() if k not in ("impl", "case", "meta")}
+        return {"seconds": self.seconds, **data}
 
 
-def measure(
-    impl: str, python: str, env: dict[str, str], key: str, args: argparse.Namespace
-) -> Result:
+def measure(impl: str, key: str, args: argparse.Namespace) -> Result:
+    python, env = interpreter(REF if impl == "ref" else None)
     cmd = [python, str(SCRIPT), "--impl", impl, "--case", key, "--repeat", str(args.repeat)]
     if args.quick:
         cmd.append("--quick")
     if args.keep_gc:
         cmd.append("--keep-gc")
     result = Result(impl, key)
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, env=env, text=True)
-    assert proc.stdout is not None
-    lines: queue.Queue[str | None] = queue.Queue()
-
-    def pump(stream: Iterable[str]) -> None:
-        for line in stream:
-            lines.put(line)
-        lines.put(None)
-
-    threading.Thread(target=pump, args=(proc.stdout,), daemon=True).start()
-
-    def next_message(timeout: float) -> dict[str, Any] | None:
-        line = lines.get(timeout=timeout)
-        return None if line is None else json.loads(line)
-
+    worker = Worker(cmd, env)
     try:
-        message = next_message(READY_TIMEOUT)
+        message = worker.next(READY_TIMEOUT)
         if message is None:
             result.error = "worker exited before its input was ready"
         else:
             result.meta = message
             for index in range(args.repeat):
-                message = next_message(args.budget)
+                message = worker.next(args.budget)
                 if message is None:
                     result.error = f"worker exited during run {index + 1}"
                     break
@@ -365,28 +317,16 @@ def measure(
                     result.ok = False
                     result.mismatch = {"got": message["got"], "expect": message["expect"]}
                     break
-    except queue.Empty:
+    except TimeoutError:
         result.timed_out = True
         progress(f"  {impl:4} {key:14} run exceeded {args.budget:g} s: stopped")
-        proc.kill()
     finally:
-        code = proc.wait()
+        code = worker.stop(kill=result.timed_out)
     if code and not result.timed_out and result.error is None and result.ok:
-        result.error = f"worker exited with status {code}"
+        result.error = f"worker {worker.failure()}"
     if result.error:
         result.ok = False
     return result
-
-
-def progress(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
-
-
-def rate(value: float) -> str:
-    for limit, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if value >= limit:
-            return f"{value / limit:.2f}{suffix}"
-    return f"{value:.3g}"
 
 
 class Cells(NamedTuple):
@@ -399,10 +339,10 @@ def cells(result: Result, events: int, size: int, budget: float) -> Cells:
     if not result.ok:
         return Cells("FAIL", "FAIL", "error" if result.error else "wrong")
     if result.timed_out:
-        return Cells(f"<{rate(events / budget)}", f"<{size / budget / 1e6:.1f}", f">{budget:g}")
+        return Cells(f"<{fmt_rate(events / budget)}", f"<{size / budget / 1e6:.1f}", f">{budget:g}")
     seconds = result.seconds
     assert seconds is not None
-    return Cells(rate(events / seconds), f"{size / seconds / 1e6:.1f}", f"{seconds:.4f}")
+    return Cells(fmt_rate(events / seconds), f"{size / seconds / 1e6:.1f}", f"{seconds:.4f}")
 
 
 def time_bound(result: Result, budget: float) -> tuple[float, bool] | None:
@@ -439,44 +379,31 @@ def drive(args: argparse.Namespace) -> int:
     scale = QUICK if args.quick else FULL
     names = labels(scale)
     keys = [k for k in CASE_KEYS if not args.case or k in args.case]
-    ours_python, ours_env = our_python()
-    ref_python = str(ensure_venv(REF_VENV, [f"launchdarkly-eventsource=={REF_VERSION}"], REF_PROBE))
-    ref_env = clean_env()
+    results: dict[str, dict[str, Result]] = {key: {} for key in keys}
+    for _, key, impl in schedule(1, keys, ("ours", "ref"), rotate=False):
+        if impl == "ours":
+            progress(f"{names[key]}:")
+        results[key][impl] = measure(impl, key, args)
 
-    results: dict[str, dict[str, Result]] = {}
-    for key in keys:
-        progress(f"{names[key]}:")
-        results[key] = {
-            "ours": measure("ours", ours_python, ours_env, key, args),
-            "ref": measure("ref", ref_python, ref_env, key, args),
-        }
-
+    out = Report()
     any_meta = {impl: r.meta for row in results.values() for impl, r in row.items() if r.meta}
-    print()
-    print(
+    out.line()
+    out.line(
         f"SSE parser throughput: median of {args.repeat} run(s), "
         f"gc {'on' if args.keep_gc else 'off'} while timed, budget {args.budget:g} s per run"
     )
     for impl in ("ours", "ref"):
         meta = any_meta.get(impl, {})
-        print(
-            f"  {impl:4} {meta.get('version', '?'):8} {meta.get('python', '?')}  {meta.get('module', '?')}"
-        )
-    print()
-    header = (
-        f"{'input':16} {'MB':>6} {'events':>7} | {'ours ev/s':>9} {'ours MB/s':>9} {'ours s':>8} | "
-        f"{'ref ev/s':>9} {'ref MB/s':>9} {'ref s':>8} | {'speed-up':>9}  target"
-    )
-    print(header)
-    print("-" * len(header))
-
-    checks: list[tuple[str, bool]] = []
+        version, python, module = (meta.get(k, "?") for k in ("version", "python", "module"))
+        out.line(f"  {impl:4} {version:8} {python}  {module}")
+    out.line()
+    checks: list[Check] = []
+    rows: list[list[str]] = []
     table: list[dict[str, Any]] = []
     failed = False
     for key in keys:
         ours, ref = results[key]["ours"], results[key]["ref"]
-        first = ours.meta or ref.meta
-        size = int(first.get("bytes", 0))
+        size = int((ours.meta or ref.meta).get("bytes", 0))
         case_events = _expected_events(key, scale)
         o = cells(ours, case_events, size, args.budget)
         r = cells(ref, case_events, size, args.budget)
@@ -490,11 +417,9 @@ def drive(args: argparse.Namespace) -> int:
         else:
             verdict, passed = "MISS", False
         failed = failed or not (ours.ok and ref.ok)
-        checks.append((f"ours faster than ref on {names[key]}", passed))
-        print(
-            f"{names[key]:16} {size / 1e6:6.1f} {case_events:7} | {o.events_per_s:>9} {o.mb_per_s:>9} {o.seconds:>8} | "
-            f"{r.events_per_s:>9} {r.mb_per_s:>9} {r.seconds:>8} | {show_ratio(speedup):>9}  {verdict}"
-        )
+        checks.append((f"ours faster than ref on {names[key]}", passed, ""))
+        row = [names[key], f"{size / 1e6:.1f}", str(case_events), *o, *r, show_ratio(speedup)]
+        rows.append([*row, verdict])
         table.append(
             {
                 "key": key,
@@ -508,12 +433,15 @@ def drive(args: argparse.Namespace) -> int:
                 else {"value": speedup[0], "relation": speedup[1]},
             }
         )
+    header = ["input", "MB", "events", "ours ev/s", "ours MB/s", "ours s", "ref ev/s"]
+    header += ["ref MB/s", "ref s", "speed-up", "target"]
+    out.table(header, rows, {1, 2, 3, 4, 5, 6, 7, 8, 9})
     for key in keys:
         for result in results[key].values():
             if result.mismatch or result.error:
-                print(f"  {result.impl} {names[key]}: {result.error or result.mismatch}")
+                out.line(f"  {result.impl} {names[key]}: {result.error or result.mismatch}")
 
-    print()
+    out.line()
     derived: list[dict[str, Any]] = []
     pairs = [
         ("line-1k", "line-whole", f"{names['line-whole'].split('-')[0]} chunked / whole"),
@@ -530,9 +458,9 @@ def drive(args: argparse.Namespace) -> int:
             line = f"{impl:4} {title:32} {show_ratio(value):>9}"
             if impl == "ours":
                 passed = value is not None and value[1] in ("=", "<") and value[0] <= TARGET_RATIO
-                checks.append((f"ours {title} <= {TARGET_RATIO:g}x", passed))
+                checks.append((f"ours {title} <= {TARGET_RATIO:g}x", passed, ""))
                 line += f"  (target <= {TARGET_RATIO:g}x)  {'OK' if passed else 'MISS'}"
-            print(line)
+            out.line(line)
             derived.append(
                 {
                     "impl": impl,
@@ -541,22 +469,18 @@ def drive(args: argparse.Namespace) -> int:
                     "relation": None if value is None else value[1],
                 }
             )
-
-    print_targets(checks)
-
-    if args.json:
-        report = {
-            "scale": scale.__dict__,
-            "repeat": args.repeat,
-            "budget_seconds": args.budget,
-            "gc_during_runs": args.keep_gc,
-            "implementations": any_meta,
-            "inputs": table,
-            "ratios": derived,
-            "targets": [{"name": name, "ok": passed} for name, passed in checks],
-        }
-        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
-        print(f"wrote {args.json}")
+    out.targets(checks)
+    report = {
+        "scale": scale.__dict__,
+        "repeat": args.repeat,
+        "budget_seconds": args.budget,
+        "gc_during_runs": args.keep_gc,
+        "implementations": any_meta,
+        "inputs": table,
+        "ratios": derived,
+        "targets": [{"name": name, "ok": passed} for name, passed, _ in checks],
+    }
+    out.save(args.json, report)
     return 1 if failed else 0
 
 
@@ -569,7 +493,7 @@ def _expected_events(key: str, scale: Scale) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[1] if __doc__ else None)
+    parser = arguments(__doc__, "smaller inputs, 1 repeat")
     parser.add_argument(
         "--impl",
         choices=("both", "ours", "ref"),
@@ -577,8 +501,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="both (default): run and compare; ours/ref: be a worker and print JSON lines",
     )
     parser.add_argument("--repeat", type=int, default=None, help="timed runs per input (5)")
-    parser.add_argument("--quick", action="store_true", help="smaller inputs, 1 repeat")
-    parser.add_argument("--json", metavar="PATH", help="also write the results to PATH")
     parser.add_argument(
         "--budget", type=float, default=60.0, help="seconds allowed for one run (60)"
     )

@@ -12,7 +12,7 @@ Usage::
     python bench/profile_sync.py --markdown out.md
 
 Runs under the project's interpreter (it imports ``ld_eventsource`` from ``src/``), against the
-load server of ``throughput.py`` in its own process. Each stage is timed over the whole stream,
+load server of the benchmarks (``bench/_server.py``) in its own process. Each stage is timed over the whole stream,
 ``--repeat`` times interleaved (the least time, as timeit takes), and divided by the number of
 events:
 
@@ -40,7 +40,6 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
-import json
 import pstats
 import socket
 import subprocess
@@ -53,56 +52,37 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from _common import SRC_DIR, clean_env, ensure_venv
+from _harness import LoadServer, Venv, interpreter, markdown_table
+from _server import FRAMINGS
+from _worker import BENCH_DIR, SRC_DIR
 
 sys.path.insert(0, str(SRC_DIR))
 
 import _tp_clients as tc
-from _tp_server import FRAMINGS
 from ld_eventsource import SSEClient
+from ld_eventsource._common import null_logger
 from ld_eventsource._parser import SSEParser
 from ld_eventsource.actions import Event
 from ld_eventsource.config.connect_strategy import ConnectStrategy
 
-SCRIPT = Path(__file__).resolve()
-SERVER = SCRIPT.parent / "_tp_server.py"
+PY_SPY = Venv("profile", ("py-spy==0.4.3",))
 
 
-class Server:
+class Server(LoadServer):
+    """The load server with one case: ``events`` small events in ``framing``."""
+
     def __init__(self, events: int, framing: str):
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                str(SERVER),
-                "--counts",
-                "",
-                "--framings",
-                framing,
-                "--extra",
-                f"small:{events}:{framing}",
-            ],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            env=clean_env(),
-            text=True,
-        )
-        assert self.proc.stdout is not None
-        manifest = json.loads(self.proc.stdout.readline())
-        self.port = manifest["port"]
+        super().__init__("--framings", framing, "--extra", f"small:{events}:{framing}")
         self.case = f"small-{events}/{framing}"
-        self.expect = manifest["cases"][self.case]
+        self.expect = self.cases[self.case]
 
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/{self.case}?run={uuid.uuid4().hex}"
+    def stream_url(self) -> str:
+        """A URL of the case, for one reading."""
+        return self.url(self.case)
 
     def target(self) -> tc.Target:
-        url = self.url()
+        url = self.stream_url()
         return tc.Target(url, "127.0.0.1", self.port, url.split(str(self.port), 1)[1], 0)
-
-    def stop(self) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.close()
-        self.proc.wait(timeout=10)
 
 
 def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
@@ -115,13 +95,8 @@ def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
 
 
 def consume_list(events: Iterable[Any]) -> tuple[int, int]:
-    crc32 = zlib.crc32
-    crc = 0
-    count = 0
-    for event in events:
-        crc = crc32(event.data.encode(), crc)
-        count += 1
-    return count, crc
+    timing = tc.consume(events, None)  # the consumer loop of throughput.py
+    return timing.events, timing.crc
 
 
 def consume_tuples(events: Iterable[tuple[str, str, str | None]]) -> tuple[int, int]:
@@ -138,27 +113,14 @@ def yield_from(items: list[Any]) -> Iterator[Any]:
     yield from items
 
 
-def full_client(server: Server) -> tuple[int, int]:
-    with SSEClient(server.url()) as client:
+def full_client(url: str) -> tuple[int, int]:
+    with SSEClient(url) as client:
         return consume_list(client.events)
 
 
-def full_async_client(server: Server) -> tuple[int, int]:
-    import asyncio
-
-    from ld_eventsource import AsyncSSEClient
-
-    async def run() -> tuple[int, int]:
-        crc32 = zlib.crc32
-        crc = 0
-        count = 0
-        async with AsyncSSEClient(server.url()) as client:
-            async for event in client.events:
-                crc = crc32(event.data.encode(), crc)
-                count += 1
-        return count, crc
-
-    return asyncio.run(run())
+def full_async_client(url: str) -> tuple[int, int]:
+    timing = tc.run("ours-async", tc.Target(url, "", 0, "", 0))
+    return timing.events, timing.crc
 
 
 def socket_read(server: Server, size: int) -> int:
@@ -174,22 +136,13 @@ def socket_read(server: Server, size: int) -> int:
 
 
 def transport(server: Server) -> list[bytes]:
-    client = ConnectStrategy.http(server.url()).create_client(tc_logger())
+    client = ConnectStrategy.http(server.stream_url()).create_client(null_logger())
     result = client.connect(None)
     try:
         return list(result.stream)
     finally:
         result.close()
         client.close()
-
-
-def tc_logger() -> Any:
-    import logging
-
-    logger = logging.getLogger("profile_sync.null")
-    logger.addHandler(logging.NullHandler())
-    logger.propagate = False
-    return logger
 
 
 def parse(chunks: list[bytes]) -> int:
@@ -252,7 +205,7 @@ def floor_full(server: Server) -> tuple[int, int]:
 
 def one_round(server: Server, add: Callable[[str, float], None]) -> None:
     expect = (server.expect["events"], server.expect["crc"])
-    seconds, got = timed(partial(full_client, server))
+    seconds, got = timed(partial(full_client, server.stream_url()))
     assert got == expect, (got, expect)
     add("ours: whole client", seconds)
     add("socket: recv 64 KiB", timed(partial(socket_read, server, 65536))[0])
@@ -266,7 +219,7 @@ def one_round(server: Server, add: Callable[[str, float], None]) -> None:
     assert got == expect
     add("ours: iteration + consumer", seconds)
     add("consumer over a list", timed(partial(consume_list, items))[0])
-    seconds, got = timed(partial(full_async_client, server))
+    seconds, got = timed(partial(full_async_client, server.stream_url()))
     assert got == expect
     add("ours async: whole client", seconds)
     seconds, got = timed(partial(floor_full, server))
@@ -336,32 +289,32 @@ def report(medians: dict[str, float], events: int, framing: str, repeat: int) ->
             None,
         ),
     ]
-    lines = [
-        f"Per event, in microseconds: {events} `small` events, {framing}, the least of "
-        f"{repeat} interleaved rounds for each stage; ours read {medians['ours: chunks']:.0f} chunks, the floor "
-        f"{medians['floor: reads']:.0f} reads.",
-        "",
-        "| stage | ours (sync) | naive floor |",
-        "|---|---:|---:|",
-    ]
 
     def show(value: float | None) -> str:
         return "" if value is None else f"{value:.2f}"
 
-    for name, ours, floor in rows:
-        lines.append(f"| {name} | {show(ours)} | {show(floor)} |")
-    lines.append("")
-    return lines
+    return [
+        f"Per event, in microseconds: {events} `small` events, {framing}, the least of "
+        f"{repeat} interleaved rounds for each stage; ours read {medians['ours: chunks']:.0f} chunks, the floor "
+        f"{medians['floor: reads']:.0f} reads.",
+        "",
+        *markdown_table(
+            ["stage", "ours (sync)", "naive floor"],
+            [[name, show(ours), show(floor)] for name, ours, floor in rows],
+            {1, 2},
+        ),
+    ]
 
 
 def profile(
-    server: Server, events: int, top: int, client: Callable[[Server], tuple[int, int]]
+    server: Server, events: int, top: int, client: Callable[[str], tuple[int, int]]
 ) -> list[str]:
     if client is full_async_client:
-        full_async_client(server)  # imports aiohttp outside the profile
+        full_async_client(server.stream_url())  # imports aiohttp outside the profile
+    url = server.stream_url()
     profiler = cProfile.Profile()
     profiler.enable()
-    got = client(server)
+    got = client(url)
     profiler.disable()
     assert got == (server.expect["events"], server.expect["crc"])
     stream = io.StringIO()
@@ -371,43 +324,42 @@ def profile(
     for (file, line, func), (_, nc, tt, ct, _) in stats.stats.items():  # type: ignore[attr-defined]
         rows.append((tt, ct, nc, f"{Path(file).name}:{line}({func})"))
     rows.sort(reverse=True)
-    lines = [
+    return [
         f"cProfile of the whole {'async' if client is full_async_client else 'sync'} client "
         f"({total:.2f} s under the profiler): own time per event",
         "",
-        "| function | calls/event | own us/event | cumulative us/event | share |",
-        "|---|---:|---:|---:|---:|",
+        *markdown_table(
+            ["function", "calls/event", "own us/event", "cumulative us/event", "share"],
+            [
+                [
+                    f"`{name}`",
+                    f"{nc / events:.2f}",
+                    f"{tt / events * 1e6:.2f}",
+                    f"{ct / events * 1e6:.2f}",
+                    f"{tt / total:.0%}",
+                ]
+                for tt, ct, nc, name in rows[:top]
+            ],
+            {1, 2, 3, 4},
+        ),
     ]
-    for tt, ct, nc, name in rows[:top]:
-        lines.append(
-            f"| `{name}` | {nc / events:.2f} | {tt / events * 1e6:.2f} | "
-            f"{ct / events * 1e6:.2f} | {tt / total:.0%} |"
-        )
-    lines.append("")
-    return lines
 
 
 def py_spy(server: Server, events: int, top: int) -> list[str]:
     try:
-        venv_py = ensure_venv("profile", ["py-spy==0.4.3"], "import shutil, sys")
-        spy = venv_py.parent / "py-spy"
-        if not spy.exists():
-            subprocess.run(
-                [str(venv_py), "-m", "pip", "install", "--quiet", "py-spy==0.4.3"],
-                env=clean_env(),
-                check=True,
-            )
+        venv_python, env = interpreter(PY_SPY)
     except Exception as e:
         return [f"py-spy: could not be installed ({e})", ""]
+    spy = Path(venv_python).parent / "py-spy"
     out = Path("/tmp") / f"py-spy-{uuid.uuid4().hex}.txt"
+    urls = [server.stream_url() for _ in range(3)]
     code = (
-        f"import sys; sys.path.insert(0, {str(SCRIPT.parent)!r}); import profile_sync as p; "
-        f"s = p.Server.__new__(p.Server); s.port = {server.port}; s.case = {server.case!r}; "
-        "[p.full_client(s) for _ in range(3)]"
+        f"import sys; sys.path.insert(0, {str(BENCH_DIR)!r}); import profile_sync as p; "
+        f"[p.full_client(url) for url in {urls!r}]"
     )
     cmd = [str(spy), "record", "-r", "2000", "-f", "raw", "-o", str(out), "--", sys.executable]
     result = subprocess.run(
-        [*cmd, "-c", code], env=clean_env(), capture_output=True, text=True, check=False
+        [*cmd, "-c", code], env=env, capture_output=True, text=True, check=False
     )
     if result.returncode != 0 or not out.exists():
         tail = (result.stderr.strip().splitlines() or ["no output"])[-1]
@@ -435,15 +387,12 @@ def py_spy(server: Server, events: int, top: int) -> list[str]:
         "pauses the process to sample, so read shares): own time by function, and the hottest "
         "lines",
         "",
-        "| function | share of samples |",
-        "|---|---:|",
     ]
-    for name, n in sorted(by_function.items(), key=lambda kv: -kv[1])[:top]:
-        lines.append(f"| `{name}` | {n / total:.1%} |")
-    lines += ["", "| line | share of samples |", "|---|---:|"]
-    for name, n in sorted(by_line.items(), key=lambda kv: -kv[1])[:top]:
-        lines.append(f"| `{name}` | {n / total:.1%} |")
-    lines.append("")
+    for what, counts in (("function", by_function), ("line", by_line)):
+        rows = sorted(counts.items(), key=lambda kv: -kv[1])[:top]
+        lines += markdown_table(
+            [what, "share of samples"], [[f"`{k}`", f"{n / total:.1%}"] for k, n in rows], {1}
+        )
     return lines
 
 

@@ -19,28 +19,25 @@ import contextlib
 import itertools
 import logging
 import signal
-from typing import Any
 
 import aiohttp
 from aiohttp import web
 
 from ld_eventsource import AsyncSSEClient
-from ld_eventsource.actions import Fault, Start
 from ld_eventsource.config import AsyncConnectStrategy
 from service_common import (
     CALLBACK_TIMEOUT,
     STOP_TIMEOUT,
+    Callback,
     InvalidRequestError,
+    Reporter,
+    Step,
     StreamParams,
     bind_listeners,
-    callback_payload,
-    callback_url,
     capabilities_body,
     client_options,
     connect_options,
-    error_message,
     instance_path,
-    is_shutdown_request,
     parse_command,
     parse_stream_params,
     setup_logging,
@@ -52,7 +49,7 @@ _log = logging.getLogger("contract-service.async")
 class Instance:
     """
     One client instance: an :class:`AsyncSSEClient` and the task that reads it and sends the
-    callbacks, one at a time and in order, numbered from 1.
+    callbacks its :class:`Reporter` makes of what it reads, one at a time and in order.
     """
 
     def __init__(self, name: str, params: StreamParams, session: aiohttp.ClientSession):
@@ -65,9 +62,7 @@ class Instance:
             AsyncConnectStrategy.http(params.stream_url, **connect_options(params)),
             **client_options(params, self._logger),
         )
-        self._stopped = False
-        self._restart_pending = False
-        self._callbacks = 0
+        self._reporter = Reporter(params, self._logger)
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -80,7 +75,7 @@ class Instance:
         Drops the connection; the client reconnects at once (after its retry delay), as if
         the server had ended the stream.
         """
-        self._restart_pending = True
+        self._reporter.restart()
         await self.client.interrupt()
 
     async def stop(self) -> bool:
@@ -90,7 +85,7 @@ class Instance:
 
         :return: whether the task ended by itself
         """
-        self._stopped = True
+        self._reporter.stop()
         await self.client.close()
         task = self._task
         if task is None:
@@ -106,46 +101,32 @@ class Instance:
     async def _run(self) -> None:
         try:
             async for action in self.client.all:
-                if self._stopped:
-                    break
-                if isinstance(action, Start):
-                    # A new connection: a restart that found none to drop is over too.
-                    self._restart_pending = False
-                    continue
-                if isinstance(action, Fault) and action.error is None and self._restart_pending:
-                    # The connection dropped by a restart command: the client did not see a
-                    # stream failure, the service caused it (the harness expects the next
-                    # message after a restart to be the next event, not an error).
-                    self._restart_pending = False
-                    continue
-                payload = callback_payload(action)
-                if payload is not None:
-                    await self._send(payload)
-                if is_shutdown_request(action):
-                    self._logger.info("The server answered 204: not reconnecting")
-                    # Ends the iteration: the client never reconnects after close().
-                    await self.client.close()
+                await self._do(self._reporter.on_action(action))
         except Exception as e:
-            self._logger.exception("The client failed")
-            if not self._stopped:
-                await self._send({"kind": "error", "comment": error_message(e)})
+            await self._do(self._reporter.on_failure(e))
         finally:
             await self.client.close()
             self._logger.info("Stopped")
 
-    async def _send(self, payload: dict[str, Any]) -> None:
-        self._callbacks += 1
-        url = callback_url(self.params.callback_url, self._callbacks)
+    async def _do(self, step: Step) -> None:
+        if step.callback is not None:
+            await self._send(step.callback)
+        if step.close:
+            await self.client.close()
+
+    async def _send(self, callback: Callback) -> None:
         try:
             async with self._session.post(
-                url, json=payload, timeout=aiohttp.ClientTimeout(total=CALLBACK_TIMEOUT)
+                callback.url,
+                json=callback.payload,
+                timeout=aiohttp.ClientTimeout(total=CALLBACK_TIMEOUT),
             ) as response:
                 await response.read()
         except (aiohttp.ClientError, asyncio.TimeoutError) as e:
-            self._logger.warning("Callback %s failed: %r", url, e)
+            self._logger.warning("Callback %s failed: %r", callback.url, e)
             return
         if response.status >= 300:
-            self._logger.warning("Callback %s answered %d", url, response.status)
+            self._logger.warning("Callback %s answered %d", callback.url, response.status)
 
 
 class Service:

@@ -1,6 +1,7 @@
 """
 What the two contract-test services share: the capabilities, the reading of a create request
-into client arguments, the callback payloads, and the routing of the service's URLs.
+into client arguments, what an instance reports of its client's actions (:class:`Reporter`),
+and the routing of the service's URLs.
 
 ``sync_service.py`` (SSEClient) and ``async_service.py`` (AsyncSSEClient) do only the I/O.
 The protocol is the one of the external SSE contract-test harness: the harness creates client
@@ -14,10 +15,11 @@ import json
 import logging
 import math
 import socket
+import threading
 from dataclasses import dataclass
 from typing import Any, Final, TypedDict
 
-from ld_eventsource.actions import Action, Comment, Event, Fault
+from ld_eventsource.actions import Action, Comment, Event, Fault, Start
 from ld_eventsource.config.error_strategy import ErrorStrategy
 from ld_eventsource.errors import HTTPStatusError
 
@@ -25,9 +27,12 @@ __all__ = [
     "CALLBACK_TIMEOUT",
     "CAPABILITIES",
     "STOP_TIMEOUT",
+    "Callback",
     "ClientOptions",
     "ConnectOptions",
     "InvalidRequestError",
+    "Reporter",
+    "Step",
     "StreamParams",
     "bind_listeners",
     "callback_payload",
@@ -252,6 +257,88 @@ def is_shutdown_request(action: Action) -> bool:
         return False
     error = action.error
     return isinstance(error, HTTPStatusError) and error.status == 204
+
+
+@dataclass(frozen=True)
+class Callback:
+    """One callback to send: POST ``payload`` as JSON to ``url``."""
+
+    url: str
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Step:
+    """What the service does next: send a callback (if any), then close the client (if told)."""
+
+    callback: Callback | None = None
+    close: bool = False
+
+
+class Reporter:
+    """
+    What one instance reports of its client, without the I/O. The service hands each item of
+    the client's ``all`` to :meth:`on_action` (an exception out of the iteration to
+    :meth:`on_failure`) and does what the :class:`Step` says: it sends the callback (numbered
+    1, 2, 3... in order) and closes the client when told to (on a 204, or once stopped).
+
+    A ``restart`` command (:meth:`restart`) makes the client drop its connection; that end of
+    the stream is the service's doing, not a failure the client saw, so it is not reported
+    (the harness expects the next message after a restart to be the next event).
+    """
+
+    def __init__(self, params: StreamParams, logger: logging.Logger):
+        self._base = params.callback_url
+        self._logger = logger
+        self._callbacks = 0
+        # restart() and stop() come from request threads in the sync service, while
+        # on_action() runs in the instance's thread.
+        self._lock = threading.Lock()
+        self._restart_pending = False
+        self._stopped = False
+
+    def restart(self) -> None:
+        """Notes that the service is about to drop the client's connection on command."""
+        with self._lock:
+            self._restart_pending = True
+
+    def stop(self) -> None:
+        """Notes that the instance is being stopped: nothing more is reported."""
+        with self._lock:
+            self._stopped = True
+
+    def _step(self, payload: dict[str, Any] | None, close: bool = False) -> Step:
+        if payload is None:
+            return Step(close=close)
+        self._callbacks += 1
+        return Step(Callback(callback_url(self._base, self._callbacks), payload), close)
+
+    def on_action(self, action: Action) -> Step:
+        """What to do for ``action``, the next item of the client's ``all``."""
+        ended = isinstance(action, Fault) and action.error is None
+        with self._lock:
+            stopped, restarted = self._stopped, self._restart_pending and ended
+            if ended or isinstance(action, Start):
+                # The end a restart caused, or a new connection: a restart that found no
+                # connection to drop is over too.
+                self._restart_pending = False
+        if stopped:
+            return Step(close=True)
+        if restarted:
+            return Step()
+        if is_shutdown_request(action):
+            self._logger.info("The server answered 204: not reconnecting")
+            # Closing the client ends the iteration: it never reconnects after close().
+            return self._step(callback_payload(action), close=True)
+        return self._step(callback_payload(action))
+
+    def on_failure(self, error: Exception) -> Step:
+        """What to do when the client's iteration raised ``error``: report it, unless stopped."""
+        self._logger.error("The client failed", exc_info=error)
+        with self._lock:
+            if self._stopped:
+                return Step()
+        return self._step({"kind": "error", "comment": error_message(error)})
 
 
 def callback_url(base: str, number: int) -> str:

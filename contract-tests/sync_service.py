@@ -28,23 +28,21 @@ from typing import Any, cast
 import urllib3
 
 from ld_eventsource import SSEClient
-from ld_eventsource.actions import Fault, Start
 from ld_eventsource.config import ConnectStrategy
 from service_common import (
     CALLBACK_TIMEOUT,
     STOP_TIMEOUT,
+    Callback,
     InvalidRequestError,
+    Reporter,
+    Step,
     StreamParams,
     bind_listeners,
-    callback_payload,
-    callback_url,
     capabilities_body,
     client_options,
     connect_options,
-    error_message,
     instance_id,
     instance_path,
-    is_shutdown_request,
     parse_command,
     parse_stream_params,
     setup_logging,
@@ -58,7 +56,7 @@ _MAX_BODY = 1024 * 1024
 class Instance:
     """
     One client instance: an :class:`SSEClient` and the thread that reads it and sends the
-    callbacks, one at a time and in order, numbered from 1.
+    callbacks its :class:`Reporter` makes of what it reads, one at a time and in order.
     """
 
     def __init__(self, name: str, params: StreamParams, pool: urllib3.PoolManager):
@@ -71,10 +69,7 @@ class Instance:
             ConnectStrategy.http(params.stream_url, **connect_options(params)),
             **client_options(params, self._logger),
         )
-        self._stopped = threading.Event()
-        self._lock = threading.Lock()
-        self._restart_pending = False
-        self._callbacks = 0
+        self._reporter = Reporter(params, self._logger)
         self._thread = threading.Thread(target=self._run, name=f"stream-{name}", daemon=True)
 
     def start(self) -> None:
@@ -87,8 +82,7 @@ class Instance:
         Drops the connection; the client reconnects at once (after its retry delay), as if
         the server had ended the stream.
         """
-        with self._lock:
-            self._restart_pending = True
+        self._reporter.restart()
         self.client.interrupt()
 
     def stop(self) -> bool:
@@ -97,7 +91,7 @@ class Instance:
 
         :return: whether the thread ended within :data:`STOP_TIMEOUT`
         """
-        self._stopped.set()
+        self._reporter.stop()
         self.client.close()
         if self._thread.ident is not None:
             self._thread.join(STOP_TIMEOUT)
@@ -106,54 +100,34 @@ class Instance:
     def _run(self) -> None:
         try:
             for action in self.client.all:
-                if self._stopped.is_set():
-                    break
-                if isinstance(action, Start):
-                    # A new connection: a restart that found none to drop is over too.
-                    self._take_restart()
-                    continue
-                if isinstance(action, Fault) and action.error is None and self._take_restart():
-                    # The connection dropped by a restart command: the client did not see a
-                    # stream failure, the service caused it (the harness expects the next
-                    # message after a restart to be the next event, not an error).
-                    continue
-                payload = callback_payload(action)
-                if payload is not None:
-                    self._send(payload)
-                if is_shutdown_request(action):
-                    self._logger.info("The server answered 204: not reconnecting")
-                    # Ends the iteration: the client never reconnects after close().
-                    self.client.close()
+                self._do(self._reporter.on_action(action))
         except Exception as e:
-            self._logger.exception("The client failed")
-            if not self._stopped.is_set():
-                self._send({"kind": "error", "comment": error_message(e)})
+            self._do(self._reporter.on_failure(e))
         finally:
             self.client.close()
             self._logger.info("Stopped")
 
-    def _take_restart(self) -> bool:
-        with self._lock:
-            pending, self._restart_pending = self._restart_pending, False
-        return pending
+    def _do(self, step: Step) -> None:
+        if step.callback is not None:
+            self._send(step.callback)
+        if step.close:
+            self.client.close()
 
-    def _send(self, payload: dict[str, Any]) -> None:
-        self._callbacks += 1
-        url = callback_url(self.params.callback_url, self._callbacks)
+    def _send(self, callback: Callback) -> None:
         try:
             response = self._pool.request(
                 "POST",
-                url,
-                body=json.dumps(payload).encode(),
+                callback.url,
+                body=json.dumps(callback.payload).encode(),
                 headers={"Content-Type": "application/json"},
                 timeout=urllib3.Timeout(connect=CALLBACK_TIMEOUT, read=CALLBACK_TIMEOUT),
                 retries=False,
             )
         except urllib3.exceptions.HTTPError as e:
-            self._logger.warning("Callback %s failed: %s", url, e)
+            self._logger.warning("Callback %s failed: %s", callback.url, e)
             return
         if response.status >= 300:
-            self._logger.warning("Callback %s answered %d", url, response.status)
+            self._logger.warning("Callback %s answered %d", callback.url, response.status)
 
 
 class Service:

@@ -1,0 +1,460 @@
+"""
+The benchmark harness, driver side; every script in ``bench/`` is a thin layer over it:
+
+- **interpreters**: this project runs under the project's ``.venv`` (or this interpreter with
+  ``src/`` on the path); the reference and every peer under a venv of its own in
+  ``bench/.venvs/`` (:class:`Venv`, created on first use; the reference shares the import name
+  ``ld_eventsource`` with this project, so it is never installed in the project's venv);
+- **workers**: each implementation runs in a subprocess under its interpreter and reports
+  with one JSON object a line (``_worker.emit``), read here by :class:`Worker` with a time
+  bound;
+- **rounds**: :func:`schedule` interleaves the runs of every implementation round by round,
+  the order rotated; :func:`paired_ratio` is the median of ratios taken within one round;
+- **the load server** (``_server.py``) in its own process: :class:`LoadServer`;
+- **the report**: :class:`Report` prints the tables and the targets and writes ``--json``
+  and ``--markdown``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import functools
+import json
+import os
+import platform
+import queue
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlencode
+
+from _worker import BENCH_DIR, REF_VERSION, REPO_ROOT, SRC_DIR
+
+__all__ = [
+    "PLOT",
+    "REF",
+    "SSE2",
+    "Check",
+    "LoadServer",
+    "Report",
+    "Venv",
+    "Worker",
+    "arguments",
+    "clean_env",
+    "collect",
+    "fmt_rate",
+    "fmt_ratio",
+    "interpreter",
+    "machine",
+    "markdown_table",
+    "our_python",
+    "paired_ratio",
+    "progress",
+    "schedule",
+    "src_state",
+]
+
+VENVS_DIR = BENCH_DIR / ".venvs"
+SERVER = BENCH_DIR / "_server.py"
+
+
+def progress(text: str) -> None:
+    """A line of progress on stderr (stdout carries the report)."""
+    print(text, file=sys.stderr, flush=True)
+
+
+def arguments(doc: str | None, quick: str) -> argparse.ArgumentParser:
+    """The options every benchmark has: ``--quick`` (a smoke run: ``quick``) and ``--json``."""
+    parser = argparse.ArgumentParser(description=(doc or "").strip().splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help=quick)
+    parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    return parser
+
+
+# --- interpreters ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Venv:
+    """
+    A venv of its own under ``bench/.venvs/<name>`` with ``requirements`` installed; usable
+    once ``imports`` import and every ``dist==version`` requirement has that version. The
+    requirement ``"aiohttp"`` means the aiohttp of the project's venv (so that async figures
+    compare the clients, not two aiohttp releases).
+    """
+
+    name: str
+    requirements: tuple[str, ...]
+    imports: tuple[str, ...] = ()
+
+
+REF = Venv(
+    f"ref-{REF_VERSION}",
+    (f"launchdarkly-eventsource=={REF_VERSION}", "aiohttp"),
+    ("ld_eventsource.async_client", "aiohttp"),
+)
+SSE2 = Venv(
+    "aiohttp-sse-client2",
+    ("aiohttp-sse-client2==0.3.0", "aiohttp"),
+    ("aiohttp_sse_client2.client", "aiohttp"),
+)
+PLOT = Venv("plot", ("matplotlib",), ("matplotlib",))
+
+
+def clean_env() -> dict[str, str]:
+    """The current environment without anything that would change what a child imports."""
+    env = dict(os.environ)
+    for name in ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "VIRTUAL_ENV", "__PYVENV_LAUNCHER__"):
+        env.pop(name, None)
+    return env
+
+
+def our_python() -> tuple[str, dict[str, str]]:
+    """The project's ``.venv`` interpreter if there is one, else this one with ``src/``."""
+    env = clean_env()
+    candidate = REPO_ROOT / ".venv" / "bin" / "python"
+    if candidate.exists():
+        return str(candidate), env
+    env["PYTHONPATH"] = str(SRC_DIR)
+    return sys.executable, env
+
+
+def _output(*cmd: str, env: dict[str, str] | None = None) -> str | None:
+    """What ``cmd`` prints, or None if it fails."""
+    done = subprocess.run(cmd, env=env or clean_env(), capture_output=True, text=True, check=False)
+    return done.stdout.rstrip() if done.returncode == 0 else None
+
+
+@functools.cache
+def _requirements(venv: Venv) -> list[str]:
+    python, env = our_python()
+    code = "import importlib.metadata as m; print(m.version('aiohttp'))"
+    ours = _output(python, "-c", code, env=env)
+    pinned = f"aiohttp=={ours}" if ours else "aiohttp>=3.8,<4"
+    return [pinned if r == "aiohttp" else r for r in venv.requirements]
+
+
+def _usable(python: Path, venv: Venv) -> bool:
+    checks = [f"import {module}" for module in venv.imports] + [
+        f"assert m.version({dist!r}) == {version!r}"
+        for dist, _, version in (r.partition("==") for r in _requirements(venv))
+        if version
+    ]
+    return (
+        _output(str(python), "-c", "; ".join(["import importlib.metadata as m", *checks]))
+        is not None
+    )
+
+
+@functools.cache
+def interpreter(venv: Venv | None) -> tuple[str, dict[str, str]]:
+    """
+    The interpreter and environment of ``venv`` (None: this project's, :func:`our_python`),
+    creating the venv and installing its requirements if it is not usable yet.
+
+    :raises RuntimeError: it cannot be made usable
+    """
+    if venv is None:
+        return our_python()
+    path = VENVS_DIR / venv.name
+    python = path / "bin" / "python"
+    if not (python.exists() and _usable(python, venv)):
+        requirements = _requirements(venv)
+        if not python.exists():
+            progress(f"creating venv {path} ...")
+            subprocess.run([sys.executable, "-m", "venv", str(path)], env=clean_env(), check=True)
+        progress(f"installing {' '.join(requirements)} into {path} ...")
+        pip = [str(python), "-m", "pip", "install", "--quiet", *requirements]
+        subprocess.run(pip, env=clean_env(), check=False)
+        if not _usable(python, venv):
+            raise RuntimeError(f"{path}: could not install {' '.join(requirements)}")
+    return str(python), clean_env()
+
+
+# --- workers -----------------------------------------------------------------------------------
+
+
+class Worker:
+    """
+    A subprocess that reports with one JSON object a line on stdout (other lines are passed
+    over); the last lines of its stderr are kept for :meth:`failure`. ``stdin``: give it a
+    pipe, whose closing tells it to stop (the load server).
+    """
+
+    def __init__(self, cmd: Sequence[str], env: dict[str, str] | None = None, stdin: bool = False):
+        self.proc = subprocess.Popen(
+            list(cmd),
+            stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=clean_env() if env is None else env,
+            text=True,
+        )
+        self._messages: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self._ended = False
+        self._stderr: collections.deque[str] = collections.deque(maxlen=10)
+        self._threads = [threading.Thread(target=self._read, daemon=True) for _ in range(2)]
+        self._threads[0].start()
+        self._threads[1].start()
+
+    def _read(self) -> None:
+        if threading.current_thread() is self._threads[1]:
+            for line in self.proc.stderr or ():
+                if line.strip():
+                    self._stderr.append(line.rstrip())
+            return
+        for line in self.proc.stdout or ():
+            if line.startswith("{"):
+                try:
+                    self._messages.put(json.loads(line))
+                except ValueError:
+                    pass
+        self._messages.put(None)
+
+    def next(self, timeout: float) -> dict[str, Any] | None:
+        """
+        The next message, or None once the worker has closed its stdout (ended).
+
+        :raises TimeoutError: none within ``timeout`` seconds
+        """
+        if self._ended:
+            return None
+        try:
+            message = self._messages.get(timeout=max(timeout, 0.0))
+        except queue.Empty:
+            raise TimeoutError(f"no message within {timeout:g} s") from None
+        self._ended = message is None
+        return message
+
+    def messages(self, timeout: float) -> Iterator[dict[str, Any]]:
+        """Every message until the worker ends; TimeoutError past ``timeout`` seconds in all."""
+        deadline = time.monotonic() + timeout
+        while (message := self.next(deadline - time.monotonic())) is not None:
+            yield message
+
+    def stop(self, kill: bool = False, grace: float = 30.0) -> int:
+        """Ends the worker (at once if ``kill``, else after ``grace`` s); its exit status."""
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        if not kill:
+            try:
+                self.proc.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                pass
+        if self.proc.poll() is None:
+            self.proc.kill()
+        code = self.proc.wait()
+        for thread in self._threads:
+            thread.join(timeout=10)
+        for stream in (self.proc.stdout, self.proc.stderr):
+            if stream is not None:
+                stream.close()
+        return code
+
+    def failure(self) -> str:
+        """Why it failed: its exit status and the last line of its stderr."""
+        tail = self._stderr[-1] if self._stderr else "no output"
+        return f"exit {self.proc.returncode}: {tail}"
+
+
+def collect(
+    cmd: Sequence[str], env: dict[str, str] | None, timeout: float
+) -> tuple[list[dict[str, Any]], str | None]:
+    """
+    Runs a worker to its end: its messages, and what went wrong (None if nothing did): it
+    took over ``timeout`` seconds (it is killed), or it exited with a failure status.
+    """
+    worker = Worker(cmd, env)
+    messages: list[dict[str, Any]] = []
+    try:
+        messages.extend(worker.messages(timeout))
+    except TimeoutError:
+        worker.stop(kill=True)
+        return messages, f"over {timeout:g} s"
+    return messages, worker.failure() if worker.stop() else None
+
+
+class LoadServer(Worker):
+    """The load server, ``_server.py`` (whose docstring has the arguments), until :meth:`stop`."""
+
+    def __init__(self, *args: str, ready_timeout: float = 600.0):
+        super().__init__([sys.executable, str(SERVER), *args], stdin=True)
+        manifest = self.next(ready_timeout)
+        if manifest is None:
+            self.stop()
+            raise RuntimeError(f"the load server exited before it was ready ({self.failure()})")
+        self.ports: list[int] = manifest["ports"]
+        self.port = self.ports[0]
+        self.cases: dict[str, dict[str, int]] = manifest["cases"]
+        self.stats: dict[str, Any] = {}
+        """What it reported on its way out (connections, open, cpu), once stopped."""
+
+    def url(self, case: str, port: int | None = None, **query: object) -> str:
+        """The URL of ``case`` with a run token of its own (one reading only) and ``query``."""
+        query = {"run": uuid.uuid4().hex, **query}
+        return f"http://127.0.0.1:{port or self.port}/{case}?{urlencode(query)}"
+
+    def stop(self, kill: bool = False, grace: float = 30.0) -> int:
+        """Stops the server and keeps what it reported in :attr:`stats`."""
+        if self.proc.stdin is not None and not kill:
+            self.proc.stdin.close()
+            try:
+                self.stats = self.next(grace) or {}
+            except TimeoutError:
+                pass
+        return super().stop(kill, grace)
+
+
+# --- rounds and ratios -------------------------------------------------------------------------
+
+C = TypeVar("C")
+N = TypeVar("N")
+
+
+def schedule(
+    rounds: int, cases: Sequence[C], names: Sequence[N], rotate: bool = True
+) -> Iterator[tuple[int, C, N]]:
+    """
+    Every (round, case, name), round by round and case by case. With ``rotate`` the order of
+    the names shifts by one every round and every case, so that none always runs first, or
+    right after the same other one.
+    """
+    for round_index in range(rounds):
+        for k, case in enumerate(cases):
+            shift = (round_index + k) % len(names) if rotate and names else 0
+            for name in [*names[shift:], *names[:shift]]:
+                yield round_index, case, name
+
+
+def paired_ratio(num: Mapping[int, float], den: Mapping[int, float]) -> float | None:
+    """The median over rounds of ``num[r] / den[r]`` (values by round), both of one round."""
+    ratios = [num[r] / den[r] for r in num if r in den and den[r] > 0]
+    return statistics.median(ratios) if ratios else None
+
+
+def fmt_rate(value: float) -> str:
+    """``value`` with a k, M or G suffix."""
+    for limit, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if value >= limit:
+            return f"{value / limit:.2f}{suffix}"
+    return f"{value:.3g}"
+
+
+def fmt_ratio(value: float | None) -> str:
+    """``0.52x``, or ``n/a``."""
+    return "n/a" if value is None else f"{value:.2f}x"
+
+
+# --- the report --------------------------------------------------------------------------------
+
+Check = tuple[str, bool, str]
+"""A target: what it is, whether it was met, and a detail (may be empty)."""
+
+
+def markdown_table(
+    header: Sequence[str], rows: Sequence[Sequence[str]], right: Collection[int]
+) -> list[str]:
+    """A Markdown table, the columns in ``right`` right-aligned; then a blank line."""
+    align = "|".join("---:" if i in right else "---" for i in range(len(header)))
+    lines = ["| " + " | ".join(header) + " |", f"|{align}|"]
+    lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows]
+    return [*lines, ""]
+
+
+class Report:
+    """
+    What a benchmark prints on stdout. A ``markdown`` report is written in Markdown
+    (headings, lists) and also kept as such for ``--markdown``; its tables print aligned and
+    are kept as Markdown tables. A plain one lists its targets as ``targets: n/m OK``.
+    """
+
+    def __init__(self, markdown: bool = False):
+        self.markdown = markdown
+        self.md: list[str] = []
+
+    def line(self, text: str = "", md: bool = True) -> None:
+        """Prints ``text``; kept for the Markdown too unless ``md`` is false."""
+        print(text, flush=True)
+        if self.markdown and md:
+            self.md.append(text)
+
+    def table(
+        self,
+        header: Sequence[str],
+        rows: Sequence[Sequence[str]],
+        right: Collection[int] = (),
+    ) -> None:
+        """The rows under the header, columns aligned (``right``: right-aligned), a rule."""
+        widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+
+        def line(cells: Sequence[str]) -> str:
+            return "  ".join(
+                c.rjust(w) if i in right else c.ljust(w)
+                for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+            ).rstrip()
+
+        for text in [line(header), "  ".join("-" * w for w in widths), *map(line, rows)]:
+            self.line(text, md=False)
+        if self.markdown:
+            self.md += markdown_table(header, rows, right)
+
+    def targets(self, checks: Sequence[Check], what: str = "") -> None:
+        """How many of ``checks`` were met, then the misses (all of them, if Markdown)."""
+        hits = sum(passed for _, passed, _ in checks)
+        if not self.markdown:
+            self.line()
+            self.line(f"targets{' ' + what if what else ''}: {hits}/{len(checks)} OK")
+            for name, passed, detail in checks:
+                if not passed:
+                    self.line(f"  MISS: {name}{': ' + detail if detail else ''}")
+            return
+        self.line(f"### Targets{' ' + what if what else ''}: {hits}/{len(checks)} OK")
+        self.line()
+        for name, passed, detail in checks:
+            self.line(f"- {'OK  ' if passed else 'MISS'} {name}{': ' + detail if detail else ''}")
+        self.line()
+
+    def save(self, json_path: str | None, data: Any, markdown_path: str | None = None) -> None:
+        """Writes ``data`` as JSON to ``json_path``, and the Markdown to ``markdown_path``."""
+        for path, text in (
+            (json_path, json.dumps(data, indent=2)),
+            (markdown_path, "\n".join(self.md)),
+        ):
+            if path:
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+                Path(path).write_text(text + "\n")
+                progress(f"wrote {path}")
+
+
+def machine() -> dict[str, str]:
+    """The CPU model, the number of cores, the interpreter and the platform."""
+    cpu = "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    python = f"{platform.python_implementation()} {platform.python_version()}"
+    return {
+        "cpu": cpu,
+        "cores": str(os.cpu_count()),
+        "python": python,
+        "platform": platform.platform(),
+    }
+
+
+def src_state() -> dict[str, Any]:
+    """The commit and the uncommitted changes under src/ that a run measured."""
+    commit = _output("git", "-C", str(REPO_ROOT), "rev-parse", "--short", "HEAD")
+    changed = _output("git", "-C", str(REPO_ROOT), "status", "--porcelain", "--", "src") or ""
+    return {"commit": commit or "?", "uncommitted": [line[3:] for line in changed.splitlines()]}

@@ -5,12 +5,12 @@ what makes a response acceptable. The urllib3 and aiohttp transports only do the
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
+from ld_eventsource import _validate
 from ld_eventsource._decompress import CODINGS
 from ld_eventsource.errors import (
     Headers,
@@ -92,8 +92,8 @@ class HttpParams:
             raise ValueError(f"url must be an http:// or https:// URL, got {url!r}")
         if headers is not None and not (isinstance(headers, Mapping) or callable(headers)):
             raise TypeError("headers must be a mapping or a callable returning one")
-        if query_params is not None and not callable(query_params):
-            raise TypeError("query_params must be a callable returning a mapping")
+        if query_params is not None:
+            _validate.function("query_params", query_params, "a mapping")
         if (
             not isinstance(method, str)
             or not method
@@ -105,15 +105,6 @@ class HttpParams:
             body = body.encode("utf-8")
         elif body is not None and not isinstance(body, (bytes, bytearray, memoryview)):
             raise TypeError(f"body must be str or bytes, not {type(body).__name__}")
-        if read_timeout is not None:
-            if isinstance(read_timeout, bool) or not isinstance(read_timeout, (int, float)):
-                raise TypeError("read_timeout must be a number of seconds or None")
-            if math.isnan(read_timeout) or read_timeout <= 0:
-                raise ValueError(f"read_timeout must be positive, got {read_timeout!r}")
-        if isinstance(max_redirects, bool) or not isinstance(max_redirects, int):
-            raise TypeError("max_redirects must be an int")
-        if max_redirects < 0:
-            raise ValueError(f"max_redirects must not be negative, got {max_redirects}")
         if request_options is not None and not isinstance(request_options, Mapping):
             raise TypeError(f"{request_options_name} must be a dict of keyword arguments")
         return HttpParams(
@@ -122,8 +113,8 @@ class HttpParams:
             query_params=query_params,
             method=method.upper(),
             body=bytes(body) if body is not None else None,
-            read_timeout=float(read_timeout) if read_timeout is not None else None,
-            max_redirects=max_redirects,
+            read_timeout=_validate.optional_seconds("read_timeout", read_timeout, positive=True),
+            max_redirects=_validate.count("max_redirects", max_redirects),
             request_options=dict(request_options or {}),
         )
 

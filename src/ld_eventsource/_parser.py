@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, Final, NamedTuple
 
+from ld_eventsource import _validate
 from ld_eventsource.actions import Comment, Event
 from ld_eventsource.errors import EventTooLargeError
 
@@ -138,28 +139,31 @@ class SSEParser:
         "_type",
     )
 
+    _at_start: bytes | None
+    _pending: list[bytes]
+    _pending_size: int
+    _event_size: int
+    _failed: EventTooLargeError | None
+    _data: list[str]
+    _id: str | None
+
     def __init__(
         self, *, max_event_size: int = DEFAULT_MAX_EVENT_SIZE, last_event_id: str | None = None
     ):
-        if isinstance(max_event_size, bool) or not isinstance(max_event_size, int):
-            raise TypeError("max_event_size must be an int (bytes)")
-        if max_event_size <= 0:
-            raise ValueError(f"max_event_size must be positive, got {max_event_size}")
-        self._max = max_event_size
+        self._max = _validate.count("max_event_size", max_event_size, positive=True, unit="bytes")
+        self.reset(last_event_id)
+
+    def reset(self, last_event_id: str | None) -> None:
+        """
+        Makes the parser new again, for the next stream (a client reuses one parser for all
+        its connections), starting from ``last_event_id``.
+        """
         self._last_id = last_event_id
         # The bytes seen so far while a BOM is still possible, else None.
-        self._at_start: bytes | None = b""
+        self._at_start = b""
         self._skip_lf = False  # the last chunk ended with CR: a leading LF ends no line
-        self._pending: list[bytes] = []  # fragments of an unterminated line
-        self._pending_size = 0
-        self._event_size = 0  # bytes of complete lines since the last blank line, no comments
-        self._failed: EventTooLargeError | None = None
-        # The event being assembled ("data buffer", "event type buffer", and the value of
-        # this block's own id: field, if any). The type is kept as it will be dispatched.
-        self._data: list[str] = []
-        self._joined = 0  # the leading items of _data that are already several lines joined
-        self._type = "message"
-        self._id: str | None = None
+        self._failed = None
+        self.end()
 
     @property
     def last_event_id(self) -> str | None:
@@ -278,11 +282,13 @@ class SSEParser:
         blank line are discarded ("If the file ends in the middle of an event, before the
         final empty line, the incomplete event is not dispatched.").
         """
-        self._pending = []
+        self._pending = []  # fragments of an unterminated line
         self._pending_size = 0
-        self._event_size = 0
+        self._event_size = 0  # bytes of complete lines since the last blank line, no comments
+        # The event being assembled ("data buffer", "event type buffer", and the value of
+        # this block's own id: field, if any). The type is kept as it will be dispatched.
         self._data = []
-        self._joined = 0
+        self._joined = 0  # the leading items of _data that are already several lines joined
         self._type = "message"
         self._id = None
 

@@ -8,7 +8,7 @@ import zlib
 import pytest
 
 from ld_eventsource._decompress import PIECE, Decompressor
-from ld_eventsource._http import Request, check_response, redirect
+from ld_eventsource._http import HttpParams, Request, check_response, redirect
 from ld_eventsource.errors import CaseInsensitiveHeaders, HTTPProtocolError
 
 ES = "text/event-stream"
@@ -154,3 +154,29 @@ def test_gzip_members_one_after_the_other() -> None:
 def test_a_broken_gzip_body_is_a_protocol_error() -> None:
     with pytest.raises(HTTPProtocolError, match="invalid gzip body"):
         list(Decompressor("gzip").feed(b"not gzip at all"))
+
+
+# --- one definition of the options of both http() factories ---------------------------------
+
+
+def test_both_factories_take_the_same_options() -> None:
+    # HttpParams reads the factory's arguments by name: the shared ones must be spelled,
+    # placed and defaulted alike, and each factory's own two are its pool (or session) and
+    # its transport's keyword arguments.
+    import inspect
+
+    from ld_eventsource.config import AsyncConnectStrategy, ConnectStrategy
+
+    sync = inspect.signature(ConnectStrategy.http).parameters
+    async_ = inspect.signature(AsyncConnectStrategy.http).parameters
+    own = {"pool", "urllib3_request_options", "session", "aiohttp_request_options"}
+    shared = [(p.name, p.kind, p.default) for p in sync.values() if p.name not in own]
+    assert shared == [(p.name, p.kind, p.default) for p in async_.values() if p.name not in own]
+    fields = set(HttpParams.__dataclass_fields__) - {"request_options"}
+    assert {name for name, _, _ in shared} == fields
+    assert [p.name for p in sync.values()][:5] == [
+        "url", "headers", "pool", "urllib3_request_options", "query_params"
+    ]  # fmt: skip
+    assert [p.name for p in async_.values()][:5] == [
+        "url", "headers", "session", "aiohttp_request_options", "query_params"
+    ]  # fmt: skip

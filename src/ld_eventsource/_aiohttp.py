@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import functools
 import weakref
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from logging import Logger
 from typing import Any
 
 import aiohttp
 
+from ld_eventsource._connect import AsyncConnectionClient, AsyncConnectionResult
 from ld_eventsource._decompress import ACCEPT_ENCODING, Decompressor
 from ld_eventsource._http import (
     DEFAULT_CONNECT_TIMEOUT,
@@ -19,11 +20,6 @@ from ld_eventsource._http import (
     check_response,
     redirect_after,
 )
-from ld_eventsource.config.async_connect_strategy import (
-    AsyncConnectionClient,
-    AsyncConnectionResult,
-    AsyncConnectStrategy,
-)
 from ld_eventsource.errors import (
     CaseInsensitiveHeaders,
     Headers,
@@ -31,7 +27,7 @@ from ld_eventsource.errors import (
     StreamTimeoutError,
 )
 
-__all__: list[str] = []
+__all__ = ["AiohttpTransport"]
 
 _NO_TOTAL_TIMEOUT = aiohttp.ClientTimeout(total=None)
 
@@ -113,9 +109,16 @@ _SHARED_CONNECTORS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Shared
 )
 
 
-class _AsyncHttpConnectStrategy(AsyncConnectStrategy):
-    # Everything that does not change between connections is worked out here, once for all
-    # the clients of this strategy (it is immutable): a client only refers to it.
+class AiohttpTransport:
+    """
+    The checked settings of :meth:`.AsyncConnectStrategy.http`, for all its clients.
+
+    Everything that does not change between connections is worked out here, once for all
+    the clients of the strategy (it is immutable): a client only refers to it.
+    """
+
+    __slots__ = ("_headers", "_options", "_params", "_read_timeout", "_session")
+
     def __init__(self, params: HttpParams, session: aiohttp.ClientSession | None):
         if session is not None and not isinstance(session, aiohttp.ClientSession):
             raise TypeError(
@@ -123,24 +126,24 @@ class _AsyncHttpConnectStrategy(AsyncConnectStrategy):
             )
         self._params = params
         self._session = session
-        options = params.request_options
-        if options:
-            self._headers, self._options, self._read_timeout = _request_options(params)
+        if params.request_options:
+            self._headers, self._options, self._read_timeout = _request_options(
+                params.request_options, params.read_timeout
+            )
         else:
             self._headers = None
-            self._options, self._read_timeout = _default_options(
-                params.read_timeout, params.max_redirects
-            )
+            self._options, self._read_timeout = _default_options(params.read_timeout)
 
     def create_client(self, logger: Logger) -> AsyncConnectionClient:
+        """The connection client of one :class:`.AsyncSSEClient`."""
         return _AsyncHttpConnectionClient(self, logger)
 
 
 def _request_options(
-    params: HttpParams,
+    request_options: Mapping[str, Any], read_timeout: float | None
 ) -> tuple[dict[str, Any] | None, dict[str, Any], float | None]:
     """The caller's extra headers, the keyword arguments of every request, and sock_read."""
-    options = dict(params.request_options)
+    options = dict(request_options)
     headers = options.pop("headers", None)
     timeout = options.pop("timeout", None)
     if timeout is None:
@@ -150,12 +153,12 @@ def _request_options(
         timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=float(timeout), sock_read=float(timeout)
         )
-    if params.read_timeout is not None:
+    if read_timeout is not None:
         timeout = aiohttp.ClientTimeout(
             total=timeout.total,
             connect=timeout.connect,
             sock_connect=timeout.sock_connect,
-            sock_read=params.read_timeout,
+            sock_read=read_timeout,
         )
     options["timeout"] = timeout
     options.setdefault("read_bufsize", _READ_BUFSIZE)
@@ -177,24 +180,12 @@ def _request_options(
 
 
 @functools.lru_cache(maxsize=64)
-def _default_options(
-    read_timeout: float | None, max_redirects: int
-) -> tuple[dict[str, Any], float | None]:
+def _default_options(read_timeout: float | None) -> tuple[dict[str, Any], float | None]:
     """
     :func:`_request_options` without caller options: shared by every strategy with the same
-    two settings (never modified: each request gets its own copy as keyword arguments).
+    read timeout (never modified: each request gets its own copy as keyword arguments).
     """
-    params = HttpParams(
-        url="",
-        headers=None,
-        query_params=None,
-        method="GET",
-        body=None,
-        read_timeout=read_timeout,
-        max_redirects=max_redirects,
-        request_options={},
-    )
-    _, options, sock_read = _request_options(params)
+    _, options, sock_read = _request_options({}, read_timeout)
     return options, sock_read
 
 
@@ -202,7 +193,7 @@ class _AsyncHttpConnectionClient(AsyncConnectionClient):
     # One per AsyncSSEClient, so kept small: what is shared lives in the strategy.
     __slots__ = ("_closed", "_connector", "_logger", "_own_session", "_pending", "_strategy")
 
-    def __init__(self, strategy: _AsyncHttpConnectStrategy, logger: Logger):
+    def __init__(self, strategy: AiohttpTransport, logger: Logger):
         self._strategy = strategy
         self._own_session: aiohttp.ClientSession | None = None
         self._connector: _SharedConnector | None = None
@@ -237,7 +228,8 @@ class _AsyncHttpConnectionClient(AsyncConnectionClient):
             headers = request.headers
         for name, value in headers.items():
             if isinstance(value, bytes):
-                headers[name] = value.decode("utf-8")  # aiohttp writes header values as UTF-8
+                # A value the caller gave as bytes: aiohttp takes str, and writes it as UTF-8.
+                headers[name] = value.decode("utf-8")
         if not any(name.lower() == "accept-encoding" for name in headers):
             headers["Accept-Encoding"] = ACCEPT_ENCODING  # only what the client can undo
         request = Request(request.method, request.url, headers, request.body)

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable
 from typing import TypeVar
 
-__all__ = ["check_max_event_size", "null_logger", "resolve_connect"]
+__all__ = ["null_logger", "resolve_connect"]
 
 T = TypeVar("T")
 
@@ -42,12 +42,3 @@ def null_logger() -> logging.Logger:
         logger.addHandler(logging.NullHandler())
     logger.propagate = False
     return logger
-
-
-def check_max_event_size(value: object) -> int:
-    """Validates ``max_event_size``."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"max_event_size must be an int (bytes), not {type(value).__name__}")
-    if value <= 0:
-        raise ValueError(f"max_event_size must be positive, got {value}")
-    return value

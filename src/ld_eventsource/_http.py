@@ -5,12 +5,12 @@ what makes a response acceptable. The urllib3 and aiohttp transports only do the
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
+from ld_eventsource import _validate
 from ld_eventsource._decompress import CODINGS
 from ld_eventsource.errors import (
     Headers,
@@ -21,6 +21,7 @@ from ld_eventsource.errors import (
 
 __all__ = [
     "DEFAULT_CONNECT_TIMEOUT",
+    "LAST_EVENT_ID",
     "REDIRECTS",
     "HttpParams",
     "Request",
@@ -32,6 +33,9 @@ __all__ = [
 
 DEFAULT_CONNECT_TIMEOUT: Final = 10.0
 """Seconds to wait for a TCP (and TLS) connection when the caller set no timeout."""
+
+LAST_EVENT_ID: Final = "Last-Event-ID"
+"""The request header that carries the last event id, spelled as the request sends it."""
 
 _CONTENT_TYPE = "text/event-stream"
 _FORCED = ("accept", "cache-control")
@@ -60,7 +64,13 @@ class Request:
 
 @dataclass(frozen=True, slots=True)
 class HttpParams:
-    """The validated parameters of an HTTP connect strategy."""
+    """
+    The options of both ``http()`` factories (:meth:`.ConnectStrategy.http` and
+    :meth:`.AsyncConnectStrategy.http`), checked: the one definition of what they mean.
+
+    An option that both factories take is a field here, with its check in :meth:`create`,
+    a parameter of the same name in each factory's signature, and its use in each transport.
+    """
 
     url: str
     headers: Mapping[str, str] | Callable[[], Mapping[str, str]] | None
@@ -70,30 +80,28 @@ class HttpParams:
     read_timeout: float | None
     max_redirects: int
     request_options: Mapping[str, Any]
+    """The transport's own keyword arguments (``urllib3_request_options``, ...)."""
 
     @staticmethod
-    def create(
-        url: str,
-        *,
-        headers: Mapping[str, str] | Callable[[], Mapping[str, str]] | None,
-        query_params: Callable[[], Mapping[str, str]] | None,
-        method: str,
-        body: str | bytes | None,
-        read_timeout: float | None,
-        max_redirects: int,
-        request_options: Mapping[str, Any] | None,
-        request_options_name: str,
-    ) -> HttpParams:
-        """Checks every argument, raising ``TypeError``/``ValueError`` with a clear message."""
+    def create(arguments: Mapping[str, Any], request_options: str) -> HttpParams:
+        """
+        The options from the arguments of a factory call, by name (its ``locals()``),
+        ``request_options`` naming the argument that holds the transport's own keyword
+        arguments. Raises ``TypeError``/``ValueError`` with a clear message.
+        """
+        url = arguments["url"]
         if not isinstance(url, str):
             raise TypeError(f"url must be a str, not {type(url).__name__}")
         scheme = urlsplit(url).scheme.lower()
         if scheme not in ("http", "https"):
             raise ValueError(f"url must be an http:// or https:// URL, got {url!r}")
+        headers = arguments["headers"]
         if headers is not None and not (isinstance(headers, Mapping) or callable(headers)):
             raise TypeError("headers must be a mapping or a callable returning one")
-        if query_params is not None and not callable(query_params):
-            raise TypeError("query_params must be a callable returning a mapping")
+        query_params = arguments["query_params"]
+        if query_params is not None:
+            _validate.function("query_params", query_params, "a mapping")
+        method = arguments["method"]
         if (
             not isinstance(method, str)
             or not method
@@ -101,30 +109,25 @@ class HttpParams:
             or any(c in method for c in " \r\n\t:/")
         ):
             raise ValueError(f"method must be an HTTP method name such as 'POST', got {method!r}")
+        body = arguments["body"]
         if isinstance(body, str):
             body = body.encode("utf-8")
         elif body is not None and not isinstance(body, (bytes, bytearray, memoryview)):
             raise TypeError(f"body must be str or bytes, not {type(body).__name__}")
-        if read_timeout is not None:
-            if isinstance(read_timeout, bool) or not isinstance(read_timeout, (int, float)):
-                raise TypeError("read_timeout must be a number of seconds or None")
-            if math.isnan(read_timeout) or read_timeout <= 0:
-                raise ValueError(f"read_timeout must be positive, got {read_timeout!r}")
-        if isinstance(max_redirects, bool) or not isinstance(max_redirects, int):
-            raise TypeError("max_redirects must be an int")
-        if max_redirects < 0:
-            raise ValueError(f"max_redirects must not be negative, got {max_redirects}")
-        if request_options is not None and not isinstance(request_options, Mapping):
-            raise TypeError(f"{request_options_name} must be a dict of keyword arguments")
+        options = arguments[request_options]
+        if options is not None and not isinstance(options, Mapping):
+            raise TypeError(f"{request_options} must be a dict of keyword arguments")
         return HttpParams(
             url=url,
             headers=headers,
             query_params=query_params,
             method=method.upper(),
             body=bytes(body) if body is not None else None,
-            read_timeout=float(read_timeout) if read_timeout is not None else None,
-            max_redirects=max_redirects,
-            request_options=dict(request_options or {}),
+            read_timeout=_validate.optional_seconds(
+                "read_timeout", arguments["read_timeout"], positive=True
+            ),
+            max_redirects=_validate.count("max_redirects", arguments["max_redirects"]),
+            request_options=dict(options or {}),
         )
 
     def request(self, last_event_id: str | None) -> Request:
@@ -157,8 +160,8 @@ def request_headers(
     """
     The request headers: ``Accept: text/event-stream`` and ``Cache-Control: no-cache``
     always; the caller's headers; ``Last-Event-ID`` when the last event id is not empty
-    (an empty ``id:`` resets it, so no header), as UTF-8 bytes so that any id can be sent;
-    ``Content-Type: text/plain`` with a body unless the caller set one.
+    (an empty ``id:`` resets it, so no header), which goes out as UTF-8 whatever characters
+    it has; ``Content-Type: text/plain`` with a body unless the caller set one.
     """
     headers: dict[str, str | bytes] = {
         "Accept": _CONTENT_TYPE,
@@ -179,7 +182,7 @@ def request_headers(
     if last_event_id:
         for name in [n for n in headers if n.lower() == "last-event-id"]:
             del headers[name]
-        headers["Last-Event-ID"] = last_event_id.encode("utf-8")
+        headers[LAST_EVENT_ID] = last_event_id
     if has_body and not any(name.lower() == "content-type" for name in headers):
         headers["Content-Type"] = "text/plain"
     return headers

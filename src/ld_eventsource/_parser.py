@@ -6,21 +6,32 @@ the WHATWG HTML standard (section 9.2, Server-sent events); the quoted phrases b
 there. It knows nothing of sockets: :meth:`SSEParser.feed` takes whatever bytes arrived and
 returns what became complete, :meth:`SSEParser.end` marks the end of one stream.
 
+The work is in three steps, each in one place:
+
+1. :meth:`SSEParser.feed` splits the bytes into complete lines (any line end, a BOM, a CR
+   at the end of a chunk) and keeps the size of the event in progress (:func:`_kept_bytes`)
+   within the limit, measuring line by line (:meth:`SSEParser._near_limit`) only near it;
+2. :meth:`SSEParser._lines` splits each line into its field and value,
+3. and processes the field in one dispatch, behind fast paths for the usual forms of the
+   usual fields (``data: ``, ``id: ``, ``event: ``).
+
 Cost is linear in the input however it is chunked: an unterminated line is kept as a list of
 fragments joined once when it ends, data lines are joined once per event (in pieces first if
 there are very many, to keep few objects), and the bytes of a chunk are decoded and split in
 one pass each. The time goes into the loop over lines, where ``data:``, ``id:`` and
-``event:`` with one space, the usual forms, are recognised first, with one
-``str.removeprefix`` each. A long line (more than a few KiB) is parsed on its own, its field
-name as bytes, so that its bytes are copied once or twice (joined if they came in several
-chunks, then decoded) rather than three or four times.
+``event:`` with one space are recognised with one ``str.removeprefix`` each before the
+general rule (measured with ``bench/parser.py``). A long line (more than
+:attr:`SSEParser._LONG_LINE` bytes) is split from its bytes instead, its value decoded in
+place, so that its bytes are copied once or twice (joined if they came in several chunks,
+then decoded) rather than three or four times; it then goes through the same dispatch.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, Final, NamedTuple
+from typing import Any, ClassVar, Final, NamedTuple, cast
 
+from ld_eventsource import _validate
 from ld_eventsource.actions import Comment, Event
 from ld_eventsource.errors import EventTooLargeError
 
@@ -38,10 +49,8 @@ DEFAULT_MAX_EVENT_SIZE: Final = 16 * 1024 * 1024
 """The default bound, in bytes, of one event (or one unterminated line): 16 MiB."""
 
 _BOM: Final = b"\xef\xbb\xbf"
-_LONG: Final = 4096
-"""Bytes past which a line, or part of a chunk, is decoded in place rather than copied first."""
-_PIECES: Final = 256
-"""Data lines an event may hold as separate strings between chunks; past that, they are joined."""
+_SPLIT: Final = "\n"
+"""In the lines given to :meth:`SSEParser._lines`, a line split already (no line holds LF)."""
 _new = tuple.__new__
 
 
@@ -67,20 +76,22 @@ NO_ITEMS: ItemIterator = iter(())
 """An empty, exhausted iterator of items."""
 
 
-def _decode(buffer: bytes, start: int, stop: int) -> str:
-    """``buffer[start:stop]`` decoded; a long part is not copied first."""
-    if stop - start <= _LONG:
-        return buffer[start:stop].decode("utf-8", "replace")
-    return str(memoryview(buffer)[start:stop], "utf-8", "replace")
+def _kept_bytes(buffer: bytes, start: int, stop: int) -> int:
+    """
+    The bytes that ``buffer[start:stop]`` adds to the size of the event in progress (it
+    starts at the start of a line, ends at the end of one, and holds no blank line), line ends
+    included: all but the comment lines, which are not kept, so that once complete they count
+    for nothing (a flood of heartbeats is no event).
+    """
+    return stop - start - _comment_bytes(buffer, start, stop) if start < stop else 0
 
 
 def _comment_bytes(buffer: bytes, start: int, stop: int) -> int:
     """
-    The bytes, line ends included, of the comment lines in ``buffer[start:stop]``, which
-    starts at the start of a line and ends at the end of one. One search when there are none.
+    The bytes, line ends included, of the comment lines in ``buffer[start:stop]`` (not
+    empty), which starts at the start of a line and ends at the end of one. One search when
+    there are none.
     """
-    if start >= stop:
-        return 0
     if buffer[start] == 58:  # ":"
         pos = start
     else:
@@ -138,28 +149,36 @@ class SSEParser:
         "_type",
     )
 
+    _LONG_LINE: ClassVar[int] = 4096
+    """Bytes past which a line, or part of a chunk, is decoded in place rather than copied."""
+    _DATA_PIECES: ClassVar[int] = 256
+    """Data lines an event may hold as separate strings between chunks; past that, joined."""
+
+    _at_start: bytes | None
+    _pending: list[bytes]
+    _pending_size: int
+    _event_size: int
+    _failed: EventTooLargeError | None
+    _data: list[str]
+    _id: str | None
+
     def __init__(
         self, *, max_event_size: int = DEFAULT_MAX_EVENT_SIZE, last_event_id: str | None = None
     ):
-        if isinstance(max_event_size, bool) or not isinstance(max_event_size, int):
-            raise TypeError("max_event_size must be an int (bytes)")
-        if max_event_size <= 0:
-            raise ValueError(f"max_event_size must be positive, got {max_event_size}")
-        self._max = max_event_size
+        self._max = _validate.count("max_event_size", max_event_size, positive=True, unit="bytes")
+        self.reset(last_event_id)
+
+    def reset(self, last_event_id: str | None) -> None:
+        """
+        Makes the parser new again, for the next stream (a client reuses one parser for all
+        its connections), starting from ``last_event_id``.
+        """
         self._last_id = last_event_id
         # The bytes seen so far while a BOM is still possible, else None.
-        self._at_start: bytes | None = b""
+        self._at_start = b""
         self._skip_lf = False  # the last chunk ended with CR: a leading LF ends no line
-        self._pending: list[bytes] = []  # fragments of an unterminated line
-        self._pending_size = 0
-        self._event_size = 0  # bytes of complete lines since the last blank line, no comments
-        self._failed: EventTooLargeError | None = None
-        # The event being assembled ("data buffer", "event type buffer", and the value of
-        # this block's own id: field, if any). The type is kept as it will be dispatched.
-        self._data: list[str] = []
-        self._joined = 0  # the leading items of _data that are already several lines joined
-        self._type = "message"
-        self._id: str | None = None
+        self._failed = None
+        self.end()
 
     @property
     def last_event_id(self) -> str | None:
@@ -223,43 +242,41 @@ class SSEParser:
             return self._near_limit(data, end)
         # Decoding the lines at once gives the same text as decoding them one by one: LF
         # never occurs inside a UTF-8 sequence, and invalid bytes become U+FFFD either way.
-        # The first line is parsed on its own if it is long or ends a pending line (unless
+        # The first line is split on its own if it is long or ends a pending line (unless
         # all is short): its value is decoded straight from the bytes, and neither the line
         # nor the rest of the chunk is copied for it.
         out: list[Item] = []
         start = 0
+        long = self._LONG_LINE
         if pending:
-            if size - self._event_size <= _LONG:
+            if size - self._event_size <= long:
                 pending.append(data[: end - 1])
                 self._lines(b"".join(pending).decode("utf-8", "replace").split("\n"), out)
                 start = end
             else:
                 pending.append(data[:first])
                 line = b"".join(pending)
-                self._line(line, len(line), out)
+                self._long_line(line, len(line), out)
                 start = first + 1
-        elif first > _LONG:
-            self._line(data, first, out)
+        elif first > long:
+            self._long_line(data, first, out)
             start = first + 1
         if start < end:
-            self._lines(_decode(data, start, end - 1).split("\n"), out)
+            self._lines(self._decode(data, start, end - 1).split("\n"), out)
 
-        # The size of the event in progress: the bytes after the last blank line, or all of
-        # the complete lines added to it if there is none; comment lines are not kept, so
-        # they count for nothing once complete (a flood of heartbeats is no event).
+        # The size of the event in progress: what the lines after the last blank line keep,
+        # or, if there is none, what all of the complete lines add to it.
         blank = data.rfind(b"\n\n", 0, end)
         if blank >= 0:
-            tail = end - blank - 2
-            if tail:
-                tail -= _comment_bytes(data, blank + 2, end)
+            tail = _kept_bytes(data, blank + 2, end)
         elif data[0] == 10 and not pending:  # the chunk opens with a blank line
-            tail = end - 1 - _comment_bytes(data, 1, end)
+            tail = _kept_bytes(data, 1, end)
         elif pending:
-            tail = size - _comment_bytes(data, first + 1, end)
-            if pending[0][:1] == b":":  # the line it ended was a comment
-                tail -= self._pending_size + first + 1
+            tail = self._event_size + _kept_bytes(data, first + 1, end)
+            if pending[0][:1] != b":":  # the line it ended was no comment: it is kept
+                tail += self._pending_size + first + 1
         else:
-            tail = size - _comment_bytes(data, 0, end)
+            tail = self._event_size + _kept_bytes(data, 0, end)
         self._event_size = tail
         if end < len(data):
             self._pending = [data[end:]]
@@ -278,11 +295,13 @@ class SSEParser:
         blank line are discarded ("If the file ends in the middle of an event, before the
         final empty line, the incomplete event is not dispatched.").
         """
-        self._pending = []
+        self._pending = []  # fragments of an unterminated line
         self._pending_size = 0
-        self._event_size = 0
+        self._event_size = 0  # bytes of complete lines since the last blank line, no comments
+        # The event being assembled ("data buffer", "event type buffer", and the value of
+        # this block's own id: field, if any). The type is kept as it will be dispatched.
         self._data = []
-        self._joined = 0
+        self._joined = 0  # the leading items of _data that are already several lines joined
         self._type = "message"
         self._id = None
 
@@ -332,9 +351,8 @@ class SSEParser:
         while True:
             blank = complete.find(b"\n\n", pos)
             stop = length if blank < 0 else blank + 1
-            size = kept + stop - start  # the bytes, comments included: a bound
-            if size <= self._max:
-                size -= _comment_bytes(complete, start, stop)
+            if kept + stop - start <= self._max:  # the bytes, comments included: a bound
+                size = kept + _kept_bytes(complete, start, stop)
             else:
                 measured = self._measure(complete, start, stop, kept)
                 if measured is None:
@@ -370,43 +388,42 @@ class SSEParser:
             pos = eol + 1
         return kept
 
-    def _line(self, line: bytes, stop: int, out: list[Item]) -> None:
+    def _decode(self, buffer: bytes, start: int, stop: int) -> str:
+        """``buffer[start:stop]`` decoded; a long part is not copied first."""
+        if stop - start <= self._LONG_LINE:
+            return buffer[start:stop].decode("utf-8", "replace")
+        return str(memoryview(buffer)[start:stop], "utf-8", "replace")
+
+    def _long_line(self, line: bytes, stop: int, out: list[Item]) -> None:
         """
-        Processes one complete line that is not blank, ``line[:stop]``, with the field name
-        compared as bytes and only the value decoded, in place. (A field name decodes to one
-        of the known names exactly when its bytes are that name in ASCII, and a colon never
-        occurs inside a UTF-8 sequence, so this is the same as decoding the line first.)
+        Processes one long complete line that is not blank, ``line[:stop]``: split into its
+        field and value as bytes, and only the value decoded, in place, then processed by
+        :meth:`_lines` as any other. (A field name decodes to one of the known names exactly
+        when its bytes are that name in ASCII, and a colon never occurs inside a UTF-8
+        sequence, so this is the same as decoding the line first.)
         """
         colon = line.find(b":", 0, stop)
-        if colon == 0:
-            # "If the line starts with a U+003A COLON character (:) Ignore the line."
-            # Reported as a comment, without the colon.
-            out.append(_new(Comment, (_decode(line, 1, stop),)))
+        if colon == 0:  # a comment: no field to split (long comments are rare)
+            self._lines([self._decode(line, 0, stop)], out)
             return
         # The field name, but no more than six bytes: every known name is shorter.
-        field = line[: min(stop if colon < 0 else colon, 6)]
-        if field not in (b"data", b"event", b"id", b"retry"):
-            return  # "Otherwise: The field is ignored."
+        field = line[: min(stop if colon < 0 else colon, 6)].decode("utf-8", "replace")
         if colon < 0:
-            # "the whole line as the field name, and the empty string as the field value"
             value = ""
         else:
             # "If value starts with a U+0020 SPACE character, remove it from value."
             colon += 2 if line.startswith(b" ", colon + 1, stop) else 1
-            value = _decode(line, colon, stop)
-        if field == b"data":
-            self._data.append(value)
-        elif field == b"event":
-            self._type = value or "message"
-        elif field == b"id":
-            if "\x00" not in value:
-                self._id = value
-        elif field == b"retry":
-            if value.isdigit() and value.isascii():
-                out.append(_new(RetryChange, (_retry_ms(value),)))
+            value = self._decode(line, colon, stop)
+        self._lines([_SPLIT], out, (field, value))
 
-    def _lines(self, lines: list[str], out: list[Item]) -> None:
-        """Processes complete lines, in order, appending what they complete to ``out``."""
+    def _lines(
+        self, lines: list[str], out: list[Item], split: tuple[str, str] | None = None
+    ) -> None:
+        """
+        Processes complete lines, in order, appending what they complete to ``out``.
+        ``split`` is the field and value of a line split already (:meth:`_long_line`), which
+        stands in ``lines`` as :data:`_SPLIT`.
+        """
         append = out.append
         # The data buffer, as its first line (None: empty) and, once there are several,
         # the list of all of them. "Append the field value to the data buffer, then append
@@ -441,66 +458,76 @@ class SSEParser:
                 etype = "message"
                 eid = None
                 continue
+
             # The usual forms first, a known name and one space after the colon, with one
-            # call each: removeprefix() returns the line itself when it lacks the prefix.
+            # call each (removeprefix() returns the line itself when it lacks the prefix):
+            # the fast paths, measured with bench/parser.py. A data line goes on to the data
+            # buffer below.
             value = line.removeprefix("data: ")
-            if value is not line:
-                if data is None:
-                    data = value
-                elif more is None:
-                    more = [data, value]
+            if value is line:
+                value = line.removeprefix("id: ")
+                if value is not line:
+                    if "\x00" not in value:  # as in the dispatch below
+                        eid = value
+                    continue
+                value = line.removeprefix("event: ")
+                if value is not line:
+                    etype = value or "message"  # as in the dispatch below
+                    continue
+
+                # Any other line: its field and value by the rule, for every form.
+                colon = line.find(":")
+                if colon > 0:
+                    # "Collect the characters on the line before the first U+003A COLON
+                    # character (:), and let field be that string. ... If value starts with a
+                    # U+0020 SPACE character, remove it from value."
+                    field = line[:colon]
+                    colon += 2 if line.startswith(" ", colon + 1) else 1
+                    value = line[colon:]
+                elif colon == 0:
+                    # "If the line starts with a U+003A COLON character (:) Ignore the line."
+                    # Reported as a comment, without the colon.
+                    append(_new(Comment, (line[1:],)))
+                    continue
+                elif line is _SPLIT:
+                    field, value = cast(tuple[str, str], split)
                 else:
-                    more.append(value)
-                continue
-            value = line.removeprefix("id: ")
-            if value is not line:
-                # "If the field value does not contain U+0000 NULL, then set the last event
-                # ID buffer to the field value. Otherwise, ignore the field."
-                if "\x00" not in value:
-                    eid = value
-                continue
-            value = line.removeprefix("event: ")
-            if value is not line:
-                # "Set the event type buffer to field value." Kept as the type to dispatch:
-                # "If the event type buffer has a value other than the empty string, change
-                # the type of the newly created event to equal the value".
-                etype = value or "message"
-                continue
-            # Any other line: the general rule, for the same fields in their other forms too.
-            colon = line.find(":")
-            if colon == 0:
-                # "If the line starts with a U+003A COLON character (:) Ignore the line."
-                # Reported as a comment, without the colon.
-                append(_new(Comment, (line[1:],)))
-                continue
-            if colon < 0:
-                # "the whole line as the field name, and the empty string as the field value"
-                field = line
-                value = ""
+                    # "the whole line as the field name, and the empty string as the field
+                    # value"
+                    field = line
+                    value = ""
+
+                # "Process the field": the one dispatch (data, the most common, below).
+                if field != "data":
+                    if field == "id":
+                        # "If the field value does not contain U+0000 NULL, then set the last
+                        # event ID buffer to the field value. Otherwise, ignore the field."
+                        if "\x00" not in value:
+                            eid = value
+                    elif field == "event":
+                        # "Set the event type buffer to field value." Kept as the type to
+                        # dispatch: "If the event type buffer has a value other than the
+                        # empty string, change the type of the newly created event to equal
+                        # the value".
+                        etype = value or "message"
+                    elif field == "retry":
+                        # "If the field value consists of only ASCII digits, then interpret
+                        # the field value as an integer in base ten ... Otherwise, ignore the
+                        # field."
+                        if value.isdigit() and value.isascii():
+                            append(_new(RetryChange, (_retry_ms(value),)))
+                    # "Otherwise: The field is ignored."
+                    continue
+
+            # "data": "Append the field value to the data buffer".
+            if data is None:
+                data = value
+            elif more is None:
+                more = [data, value]
             else:
-                field = line[:colon]
-                # "If value starts with a U+0020 SPACE character, remove it from value."
-                value = line[colon + 2 :] if line.startswith(" ", colon + 1) else line[colon + 1 :]
-            if field == "data":
-                if data is None:
-                    data = value
-                elif more is None:
-                    more = [data, value]
-                else:
-                    more.append(value)
-            elif field == "event":
-                etype = value or "message"
-            elif field == "id":
-                if "\x00" not in value:
-                    eid = value
-            elif field == "retry":
-                # "If the field value consists of only ASCII digits, then interpret the field
-                # value as an integer in base ten ... Otherwise, ignore the field."
-                if value.isdigit() and value.isascii():
-                    append(_new(RetryChange, (_retry_ms(value),)))
-            # "Otherwise: The field is ignored."
+                more.append(value)
         if more is not None:
-            if len(more) - joined > _PIECES:
+            if len(more) - joined > self._DATA_PIECES:
                 # An event of very many lines keeps few objects: its lines joined in pieces
                 # as they come ("\n".join over the pieces gives the same text at dispatch).
                 more[joined:] = ["\n".join(more[joined:])]

@@ -1,27 +1,23 @@
 """
 The reconnection policy of both clients, as plain state and decisions: no I/O, no sleeping,
 an injected monotonic clock. The sync and async clients only carry out what it decides.
+
+It is handed its strategies, checked and with the clients' defaults filled in by the client
+(``async_client.py``), and so imports nothing of the public ``config`` package.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from ld_eventsource.config.error_strategy import ErrorStrategy
-from ld_eventsource.config.retry_delay_strategy import RetryDelayStrategy
+if TYPE_CHECKING:
+    from ld_eventsource.config.error_strategy import ErrorStrategy
+    from ld_eventsource.config.retry_delay_strategy import RetryDelayStrategy
 
 __all__ = ["ReconnectPolicy"]
-
-
-def _seconds(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a number of seconds, not {type(value).__name__}")
-    if math.isnan(value) or value < 0:
-        raise ValueError(f"{name} must be a non-negative number of seconds, got {value!r}")
-    return float(value)
 
 
 class ReconnectPolicy:
@@ -57,32 +53,16 @@ class ReconnectPolicy:
         self,
         *,
         initial_retry_delay: float,
-        retry_delay_strategy: RetryDelayStrategy | None,
+        retry_delay_strategy: RetryDelayStrategy,
         retry_delay_reset_threshold: float,
-        error_strategy: ErrorStrategy | None,
+        error_strategy: ErrorStrategy,
         last_event_id: str | None,
         logger: logging.Logger,
         clock: Callable[[], float] = time.monotonic,
     ):
-        self._base_delay = _seconds("initial_retry_delay", initial_retry_delay)
-        self._reset_threshold = _seconds("retry_delay_reset_threshold", retry_delay_reset_threshold)
-        if retry_delay_strategy is None:
-            retry_delay_strategy = RetryDelayStrategy.default()
-        elif not isinstance(retry_delay_strategy, RetryDelayStrategy):
-            raise TypeError(
-                "retry_delay_strategy must be a RetryDelayStrategy, not "
-                f"{type(retry_delay_strategy).__name__}"
-            )
-        if error_strategy is None:
-            error_strategy = ErrorStrategy.always_fail()
-        elif not isinstance(error_strategy, ErrorStrategy):
-            raise TypeError(
-                f"error_strategy must be an ErrorStrategy, not {type(error_strategy).__name__}"
-            )
-        if last_event_id is not None and not isinstance(last_event_id, str):
-            raise TypeError(
-                f"last_event_id must be a str or None, not {type(last_event_id).__name__}"
-            )
+        """The client's arguments, already checked (see :class:`.AsyncSSEClient`)."""
+        self._base_delay = initial_retry_delay
+        self._reset_threshold = retry_delay_reset_threshold
         self._original_delay_strategy = self._delay_strategy = retry_delay_strategy
         self._original_error_strategy = self._error_strategy = error_strategy
         self.last_event_id = last_event_id
@@ -122,12 +102,13 @@ class ReconnectPolicy:
             self._connected_at = None
         self._lost_at = now
         self._next_delay, self._delay_strategy = self._delay_strategy.apply(self._base_delay)
-        decision, self._error_strategy = self._error_strategy.apply(error)
+        strategy = self._error_strategy
+        decision, self._error_strategy = strategy.apply(error)
         if error is not None:
             self._logger.warning(
                 "Stream error: %r; next retry delay %.3fs", error, self._next_delay
             )
-        return decision == ErrorStrategy.CONTINUE
+        return decision == strategy.CONTINUE
 
     def delay(self) -> float:
         """Seconds still to wait before the next connection attempt (0 if none)."""

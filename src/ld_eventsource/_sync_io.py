@@ -7,18 +7,10 @@ import threading
 __all__ = ["Wakeup"]
 
 
-class Wakeup:
+class Wakeup(threading.Event):
     """A flag that ends a wait at once when set: ``close()`` uses it to cut a retry delay."""
 
-    __slots__ = ("_event",)
-
-    def __init__(self) -> None:
-        self._event = threading.Event()
-
-    def set(self) -> None:
-        """Sets the flag, waking every waiter (from any thread)."""
-        self._event.set()
-
-    def wait(self, timeout: float) -> bool:
-        """Waits up to ``timeout`` seconds; ``True`` if the flag was set."""
-        return self._event.wait(min(timeout, threading.TIMEOUT_MAX))
+    def wait(self, timeout: float | None = None) -> bool:
+        """Waits up to ``timeout`` seconds (set from any thread); ``True`` if the flag was set."""
+        # threading refuses a timeout past TIMEOUT_MAX (a retry delay may be days).
+        return super().wait(None if timeout is None else min(timeout, threading.TIMEOUT_MAX))

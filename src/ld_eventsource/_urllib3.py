@@ -14,18 +14,15 @@ from urllib3.exceptions import InvalidHeader, MaxRetryError, ProtocolError, Read
 from urllib3.util import Retry, Timeout
 
 from ld_eventsource._chunked import ChunkedDecoder, ChunkedEncodingError
+from ld_eventsource._connect import ConnectionClient, ConnectionResult
 from ld_eventsource._decompress import Decompressor
 from ld_eventsource._http import (
     DEFAULT_CONNECT_TIMEOUT,
+    LAST_EVENT_ID,
     HttpParams,
     Request,
     check_response,
     redirect_after,
-)
-from ld_eventsource.config.connect_strategy import (
-    ConnectionClient,
-    ConnectionResult,
-    ConnectStrategy,
 )
 from ld_eventsource.errors import (
     CaseInsensitiveHeaders,
@@ -33,7 +30,7 @@ from ld_eventsource.errors import (
     StreamTimeoutError,
 )
 
-__all__: list[str] = []
+__all__ = ["Urllib3Transport"]
 
 _READ_SIZE = 65536
 
@@ -109,7 +106,11 @@ def _shutdown(connection: Any) -> None:
             pass
 
 
-class _HttpConnectStrategy(ConnectStrategy):
+class Urllib3Transport:
+    """The checked settings of :meth:`.ConnectStrategy.http`, for all its clients."""
+
+    __slots__ = ("_params", "_pool")
+
     def __init__(self, params: HttpParams, pool: urllib3.PoolManager | None):
         if pool is not None and not isinstance(pool, urllib3.PoolManager):
             raise TypeError(f"pool must be a urllib3.PoolManager, not {type(pool).__name__}")
@@ -154,10 +155,13 @@ class _HttpConnectionClient(ConnectionClient):
         request = self._params.request(last_event_id)
         options = dict(self._options)
         user_headers = options.pop("headers", None)
-        if user_headers:
-            headers: dict[str, Any] = dict(user_headers)
-            headers.update(request.headers)
-            request = Request(request.method, request.url, headers, request.body)
+        headers: dict[str, Any] = dict(user_headers) if user_headers else {}
+        headers.update(request.headers)
+        last_id = headers.get(LAST_EVENT_ID)
+        if isinstance(last_id, str):
+            # http.client writes a str header value as Latin-1; the id goes out as UTF-8.
+            headers[LAST_EVENT_ID] = last_id.encode("utf-8")
+        request = Request(request.method, request.url, headers, request.body)
         followed = 0
         while True:
             self._logger.info("Connecting to stream at %s", request.url)

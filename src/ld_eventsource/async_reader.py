@@ -1,10 +1,7 @@
 """
-Compatibility module: re-exports, under the import path of launchdarkly-eventsource 1.7.4,
-the names that code imported from ``ld_eventsource.async_reader`` there.
-
-It holds no logic (both clients share the private parser ``ld_eventsource._parser``). The
-documented home of these names is :mod:`ld_eventsource.actions`; new code should import from
-there. See ``docs/migration.md``.
+Compatibility module: the names that code imported from ``ld_eventsource.async_reader`` in
+launchdarkly-eventsource 1.7.4, the same two as :mod:`ld_eventsource.reader` (which says
+where they live now; see ``docs/migration.md``).
 """
 
 from ld_eventsource.actions import Comment, Event

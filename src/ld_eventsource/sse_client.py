@@ -9,7 +9,8 @@ from collections.abc import Iterator
 from types import TracebackType
 from typing import Any, cast
 
-from ld_eventsource._common import check_max_event_size, null_logger, resolve_connect
+from ld_eventsource import _validate
+from ld_eventsource._common import null_logger, resolve_connect
 from ld_eventsource._parser import (
     DEFAULT_MAX_EVENT_SIZE,
     NO_ITEMS,
@@ -92,26 +93,33 @@ class SSEClient:
         url: str | ConnectStrategy | None = None,
         max_event_size: int = DEFAULT_MAX_EVENT_SIZE,
     ):
+        # Every argument is checked, and every default filled in, here and only here.
         strategy = resolve_connect(connect, url, ConnectStrategy, ConnectStrategy.http)
         if logger is None:
             logger = null_logger()
         self._logger = logger
-        self._max_event_size = check_max_event_size(max_event_size)
+        last_event_id = _validate.instance("last_event_id", last_event_id, str, None)
+        # One parser for all the connections, reset for each one.
+        self._parser = SSEParser(max_event_size=max_event_size, last_event_id=last_event_id)
         self._policy = ReconnectPolicy(
-            initial_retry_delay=initial_retry_delay,
-            retry_delay_strategy=(
-                _DEFAULT_RETRY_DELAY_STRATEGY
-                if retry_delay_strategy is None
-                else retry_delay_strategy
+            initial_retry_delay=_validate.seconds("initial_retry_delay", initial_retry_delay),
+            retry_delay_strategy=_validate.instance(
+                "retry_delay_strategy",
+                retry_delay_strategy,
+                RetryDelayStrategy,
+                _DEFAULT_RETRY_DELAY_STRATEGY,
             ),
-            retry_delay_reset_threshold=retry_delay_reset_threshold,
-            error_strategy=_DEFAULT_ERROR_STRATEGY if error_strategy is None else error_strategy,
+            retry_delay_reset_threshold=_validate.seconds(
+                "retry_delay_reset_threshold", retry_delay_reset_threshold
+            ),
+            error_strategy=_validate.instance(
+                "error_strategy", error_strategy, ErrorStrategy, _DEFAULT_ERROR_STRATEGY
+            ),
             last_event_id=last_event_id,
             logger=logger,
         )
         self._client: ConnectionClient = strategy.create_client(logger)
         self._conn: ConnectionResult | None = None
-        self._parser: SSEParser | None = None
         self._backlog: ItemIterator = NO_ITEMS  # parsed items not yet handed out
         self._stop_after_interrupt = False
         self._closed = False
@@ -245,9 +253,7 @@ class SSEClient:
                 return None
             policy.connected()
             self._conn = conn
-            self._parser = SSEParser(
-                max_event_size=self._max_event_size, last_event_id=policy.last_event_id
-            )
+            self._parser.reset(policy.last_event_id)
             self._stop_after_interrupt = False
             return Start(conn.headers) if announce else _UNANNOUNCED
         return None
@@ -264,7 +270,7 @@ class SSEClient:
                     yield action
                 del action  # not kept alive for as long as the connection lasts
                 continue
-            parser = cast(SSEParser, self._parser)
+            parser = self._parser
             stream = conn.stream
             items = self._backlog
             error: Exception | None = None

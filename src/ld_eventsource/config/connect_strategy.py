@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from logging import Logger
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from ld_eventsource.errors import Headers, _as_headers
+from ld_eventsource._connect import ConnectionClient, ConnectionResult, TransportStrategy
+from ld_eventsource._http import HttpParams
+
+# Re-exported, not used here: launchdarkly-eventsource 1.7.4 offered it from this module, and
+# code imports it from here (docs/migration.md). ``X as X`` marks a re-export for mypy.
+from ld_eventsource.errors import Headers as Headers  # noqa: PLC0414
 
 if TYPE_CHECKING:
     from urllib3 import PoolManager
@@ -34,6 +38,8 @@ class ConnectStrategy:
     Instances should be immutable and hold no state of one active stream: the
     :class:`ConnectionClient` they create is the stateful part, owned by one client.
     """
+
+    __slots__ = ()
 
     def create_client(self, logger: Logger) -> ConnectionClient:
         """
@@ -76,114 +82,15 @@ class ConnectStrategy:
             client drops the connection and reports a :class:`.StreamTimeoutError`
         :param max_redirects: how many redirects to follow before failing
         """
-        from ld_eventsource._http import HttpParams
-        from ld_eventsource._urllib3 import _HttpConnectStrategy
+        # Every argument by name (both factories name their options alike): one definition
+        # checks them all.
+        params = HttpParams.create(locals(), "urllib3_request_options")
+        from ld_eventsource._urllib3 import Urllib3Transport
 
-        return _HttpConnectStrategy(
-            HttpParams.create(
-                url,
-                headers=headers,
-                query_params=query_params,
-                method=method,
-                body=body,
-                read_timeout=read_timeout,
-                max_redirects=max_redirects,
-                request_options=urllib3_request_options,
-                request_options_name="urllib3_request_options",
-            ),
-            pool,
-        )
+        return _HttpConnectStrategy(Urllib3Transport(params, pool))
 
 
-class ConnectionClient:
-    """
-    The connection maker that a :class:`ConnectStrategy` creates for one :class:`.SSEClient`,
-    which uses it for every connection attempt. For HTTP it holds the connection pool.
-    """
+class _HttpConnectStrategy(TransportStrategy[ConnectionClient], ConnectStrategy):
+    """What :meth:`ConnectStrategy.http` returns."""
 
-    def connect(self, last_event_id: str | None) -> ConnectionResult:
-        """
-        Connects to the stream. Raises an exception if it cannot.
-
-        :param last_event_id: the client's current last event id, to send to the server so
-            that it can resume the stream
-        :raises HTTPStatusError: the HTTP response status is 4xx, 5xx or 204
-        :raises HTTPContentTypeError: the response ``Content-Type`` is not
-            ``text/event-stream``
-        :raises Exception: a network or I/O error
-        """
-        raise NotImplementedError("ConnectionClient base class cannot be used by itself")
-
-    def close(self) -> None:
-        """Releases what this client holds; called when the SSEClient is closed."""
-
-    def __enter__(self) -> ConnectionClient:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-
-class ConnectionResult:
-    """
-    One open stream, as returned by :meth:`ConnectionClient.connect`.
-
-    :param stream: an iterator of the chunks of bytes of the stream
-    :param closer: a callable that releases the connection, or ``None``. It may be called
-        from another thread while the stream is being read, and must then make the read end
-        promptly.
-    :param headers: the HTTP response headers, or ``None`` for a non-HTTP stream
-    :param status: the HTTP response status, or ``None`` for a non-HTTP stream
-    """
-
-    __slots__ = ("_closer", "_headers", "_status", "_stream")
-
-    def __init__(
-        self,
-        stream: Iterator[bytes],
-        closer: Callable[[], object] | None,
-        headers: Headers | None = None,
-        *,
-        status: int | None = None,
-    ):
-        self._stream = stream
-        self._closer = closer
-        self._headers = _as_headers(headers)
-        self._status = status
-
-    @property
-    def stream(self) -> Iterator[bytes]:
-        """An iterator of the chunks of bytes of the stream."""
-        return self._stream
-
-    @property
-    def headers(self) -> Headers | None:
-        """The HTTP response headers (names case-insensitive), or ``None`` if not HTTP."""
-        return self._headers
-
-    @property
-    def status(self) -> int | None:
-        """The HTTP response status (such as 200), or ``None`` if not HTTP."""
-        return self._status
-
-    def close(self) -> None:
-        """Releases the connection. Calling it again does nothing."""
-        closer, self._closer = self._closer, None
-        if closer is not None:
-            closer()
-
-    def __enter__(self) -> ConnectionResult:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
+    __slots__ = ()

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
+
+from ld_eventsource import _validate
 
 __all__ = ["ErrorStrategy"]
 
@@ -68,11 +69,7 @@ class ErrorStrategy:
 
         :param max_attempts: the number of consecutive retries allowed
         """
-        if isinstance(max_attempts, bool) or not isinstance(max_attempts, int):
-            raise TypeError("max_attempts must be an int")
-        if max_attempts < 0:
-            raise ValueError(f"max_attempts must not be negative, got {max_attempts}")
-        return _MaxAttemptsErrorStrategy(max_attempts, 0)
+        return _MaxAttemptsErrorStrategy(_validate.count("max_attempts", max_attempts), 0)
 
     @staticmethod
     def continue_with_time_limit(
@@ -88,13 +85,11 @@ class ErrorStrategy:
         :param max_time: the time limit in seconds
         :param clock: a monotonic clock in seconds (for tests); ``time.monotonic`` by default
         """
-        if isinstance(max_time, bool) or not isinstance(max_time, (int, float)):
-            raise TypeError("max_time must be a number of seconds")
-        if math.isnan(max_time) or max_time < 0:
-            raise ValueError(f"max_time must not be negative, got {max_time!r}")
-        if not callable(clock):
-            raise TypeError("clock must be a callable returning seconds")
-        return _TimeLimitErrorStrategy(float(max_time), clock, None)
+        return _TimeLimitErrorStrategy(
+            _validate.seconds("max_time", max_time),
+            _validate.function("clock", clock, "seconds"),
+            None,
+        )
 
     @staticmethod
     def from_lambda(
@@ -106,9 +101,7 @@ class ErrorStrategy:
         ``fn`` returns the decision and the next strategy; the latter may be ``None`` to mean
         "no change", since a lambda cannot refer to the strategy it belongs to.
         """
-        if not callable(fn):
-            raise TypeError("from_lambda needs a callable")
-        return _LambdaErrorStrategy(fn)
+        return _LambdaErrorStrategy(_validate.function("fn", fn, "a decision and a strategy"))
 
 
 class _ConstantErrorStrategy(ErrorStrategy):

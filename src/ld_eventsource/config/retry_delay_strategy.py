@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import math
 import random as _random
 from collections.abc import Callable
 from typing import Any, Final
+
+from ld_eventsource import _validate
 
 __all__ = ["RetryDelayStrategy"]
 
@@ -23,16 +24,6 @@ DEFAULT_MAX_DELAY: Final = 30.0
 """The cap of :meth:`RetryDelayStrategy.default` when ``max_delay`` is not given, in seconds."""
 DEFAULT_JITTER_MULTIPLIER: Final = 0.5
 """The jitter of :meth:`RetryDelayStrategy.default` when ``jitter_multiplier`` is not given."""
-
-
-def _check_delay(name: str, value: object, *, allow_none: bool = False) -> float | None:
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a number of seconds, not {type(value).__name__}")
-    if math.isnan(value) or value < 0:
-        raise ValueError(f"{name} must be a non-negative number of seconds, got {value!r}")
-    return float(value)
 
 
 class RetryDelayStrategy:
@@ -87,24 +78,18 @@ class RetryDelayStrategy:
         cap = (
             DEFAULT_MAX_DELAY
             if max_delay is _UNSET
-            else _check_delay("max_delay", max_delay, allow_none=True)
+            else _validate.optional_seconds("max_delay", max_delay)
         )
         jitter = DEFAULT_JITTER_MULTIPLIER if jitter_multiplier is _UNSET else jitter_multiplier
         if jitter is not None:
-            if isinstance(jitter, bool) or not isinstance(jitter, (int, float)):
-                raise TypeError("jitter_multiplier must be a number from 0 to 1")
-            if not 0 <= jitter <= 1:
-                raise ValueError(f"jitter_multiplier must be from 0 to 1, got {jitter!r}")
-        if isinstance(backoff_multiplier, bool) or not isinstance(backoff_multiplier, (int, float)):
-            raise TypeError("backoff_multiplier must be a number")
-        if not backoff_multiplier >= 1 or math.isinf(backoff_multiplier):
-            raise ValueError(f"backoff_multiplier must be at least 1, got {backoff_multiplier!r}")
-        if random is not None and not callable(random):
-            raise TypeError("random must be a callable returning a float in [0, 1)")
+            jitter = _validate.fraction("jitter_multiplier", jitter)
+        backoff = _validate.factor("backoff_multiplier", backoff_multiplier)
+        if random is not None:
+            _validate.function("random", random, "a float in [0, 1)")
         return _DefaultRetryDelayStrategy(
             cap or 0.0,
-            float(backoff_multiplier),
-            float(jitter or 0.0),
+            backoff,
+            jitter or 0.0,
             random or _random.random,
             0.0,
         )
@@ -119,9 +104,7 @@ class RetryDelayStrategy:
         ``fn`` returns the delay and the next strategy; the latter may be ``None`` to mean "no
         change", since a lambda cannot refer to the strategy it belongs to.
         """
-        if not callable(fn):
-            raise TypeError("from_lambda needs a callable")
-        return _LambdaRetryDelayStrategy(fn)
+        return _LambdaRetryDelayStrategy(_validate.function("fn", fn, "a delay and a strategy"))
 
 
 class _DefaultRetryDelayStrategy(RetryDelayStrategy):

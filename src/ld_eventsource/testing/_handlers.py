@@ -6,7 +6,7 @@ import itertools
 import threading
 import time
 from collections.abc import Iterable
-from typing import Final, Literal
+from typing import Literal
 
 from ld_eventsource.testing._server import (
     Conn,
@@ -14,6 +14,7 @@ from ld_eventsource.testing._server import (
     HeadersArg,
     finish_as,
     header_pairs,
+    status_handler,
 )
 from ld_eventsource.testing._wire import encode
 
@@ -24,8 +25,6 @@ __all__ = [
     "sequence_handler",
     "status_handler",
 ]
-
-_NO_BODY_STATUSES: Final = frozenset({204, 304})
 
 
 class Pacer:
@@ -151,29 +150,6 @@ def events_handler(
                     return
         else:
             finish_as(conn, then)
-
-    return handler
-
-
-def status_handler(status: int, headers: HeadersArg = None, body: bytes | str = b"") -> Handler:
-    """
-    A handler that sends a complete response: ``status``, ``headers``, and ``body`` with a
-    ``Content-Length`` (none for 204 and 304). The ``Content-Type`` is
-    ``text/plain; charset=utf-8`` unless ``headers`` has one.
-    """
-    payload = encode(body)
-    given = header_pairs(headers)
-    names = {name.lower() for name, _ in given}
-    bodiless = status in _NO_BODY_STATUSES
-    if not bodiless and "content-length" not in names:
-        given.append(("Content-Length", str(len(payload))))
-    content_type = None if bodiless else "text/plain; charset=utf-8"
-
-    def handler(conn: Conn) -> None:
-        conn.send_head(status, given, content_type=content_type, chunked=False)
-        if payload:
-            conn.send(payload)
-        conn.end()
 
     return handler
 

@@ -45,6 +45,7 @@ __all__ = [
     "Request",
     "SSEServer",
     "SSEServerError",
+    "status_handler",
 ]
 
 Handler: TypeAlias = Callable[["Conn"], None]
@@ -828,8 +829,6 @@ class SSEServer:
         :func:`status_handler` sends it. ``respond(503, "busy", {"Retry-After": "1"})``;
         ``respond(307, headers={"Location": "/elsewhere"})``.
         """
-        from ld_eventsource.testing._handlers import status_handler
-
         self._queue(_Respond(status_handler(status, headers, body)))
 
     def respond_with(self, handler: Handler) -> None:
@@ -1123,3 +1122,29 @@ class SSEServer:
             client_address=link.address,
             tls=isinstance(link.sock, ssl.SSLSocket),
         )
+
+
+_NO_BODY_STATUSES: Final = frozenset({204, 304})
+
+
+def status_handler(status: int, headers: HeadersArg = None, body: bytes | str = b"") -> Handler:
+    """
+    A handler that sends a complete response: ``status``, ``headers``, and ``body`` with a
+    ``Content-Length`` (none for 204 and 304). The ``Content-Type`` is
+    ``text/plain; charset=utf-8`` unless ``headers`` has one.
+    """
+    payload = _encode(body)
+    given = header_pairs(headers)
+    names = {name.lower() for name, _ in given}
+    bodiless = status in _NO_BODY_STATUSES
+    if not bodiless and "content-length" not in names:
+        given.append(("Content-Length", str(len(payload))))
+    content_type = None if bodiless else "text/plain; charset=utf-8"
+
+    def handler(conn: Conn) -> None:
+        conn.send_head(status, given, content_type=content_type, chunked=False)
+        if payload:
+            conn.send(payload)
+        conn.end()
+
+    return handler

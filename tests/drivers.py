@@ -10,10 +10,10 @@ import asyncio
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any
+from typing import Any, Literal, overload
 
 from ld_eventsource import AsyncSSEClient, SSEClient
-from ld_eventsource.actions import Action
+from ld_eventsource.actions import Action, Event
 from ld_eventsource.config import AsyncConnectStrategy, ConnectStrategy
 
 
@@ -30,15 +30,31 @@ class Driver:
         """A new client with these arguments."""
         raise NotImplementedError
 
-    def take(self, client: Any, n: int, *, events: bool = False) -> list[Action]:
+    @overload
+    def take(self, client: Any, n: int, *, events: Literal[True]) -> list[Event]: ...
+    @overload
+    def take(self, client: Any, n: int, *, events: bool = False) -> list[Action]: ...
+    def take(self, client: Any, n: int, *, events: bool = False) -> list[Any]:
         """The next ``n`` items of ``all`` (or ``events``); fewer if the iterator ends."""
-        raise NotImplementedError
+        return self._take(client, n, events)
 
+    @overload
+    def take_until_end(
+        self, client: Any, *, events: Literal[True], limit: int = 100_000
+    ) -> list[Event]: ...
+    @overload
     def take_until_end(
         self, client: Any, *, events: bool = False, limit: int = 100_000
-    ) -> list[Action]:
+    ) -> list[Action]: ...
+    def take_until_end(
+        self, client: Any, *, events: bool = False, limit: int = 100_000
+    ) -> list[Any]:
         """Items until the iterator ends (at most ``limit``)."""
-        return self.take(client, limit, events=events)
+        return self._take(client, limit, events)
+
+    def _take(self, client: Any, n: int, events: bool) -> list[Any]:
+        """What :meth:`take` returns: ``Event`` items only when ``events``."""
+        raise NotImplementedError
 
     def start(self, client: Any) -> None:
         """``client.start()``."""
@@ -81,7 +97,7 @@ class SyncDriver(Driver):
         self._clients.append(client)
         return client
 
-    def take(self, client: Any, n: int, *, events: bool = False) -> list[Action]:
+    def _take(self, client: Any, n: int, events: bool) -> list[Any]:
         key = (id(client), events)
         if key not in self._iters:
             self._iters[key] = iter(client.events if events else client.all)
@@ -158,7 +174,7 @@ class AsyncDriver(Driver):
         self._clients.append(client)
         return client
 
-    def take(self, client: Any, n: int, *, events: bool = False) -> list[Action]:
+    def _take(self, client: Any, n: int, events: bool) -> list[Any]:
         key = (id(client), events)
         if key not in self._iters:
             self._iters[key] = aiter(client.events if events else client.all)

@@ -33,6 +33,7 @@ import contextlib
 import fcntl
 import http.client
 import json
+import os
 import random
 import socket
 import struct
@@ -340,7 +341,7 @@ async def _main() -> None:
     stdin_closed = loop.create_future()
 
     def on_stdin() -> None:
-        if not sys.stdin.buffer.read1(4096) and not stdin_closed.done():
+        if not os.read(sys.stdin.fileno(), 4096) and not stdin_closed.done():
             stdin_closed.set_result(None)
 
     loop.add_reader(sys.stdin.fileno(), on_stdin)

@@ -83,12 +83,3 @@ class SSEServer(testing.SSEServer):
             ssl_context=context,
             join_timeout=join_timeout,
         )
-        self.ca = tls
-
-    def client_ssl_context(self) -> ssl.SSLContext:
-        """A client context that trusts this server's CA (TLS servers only)."""
-        if self.ca is None:
-            raise RuntimeError("this server does not use TLS")
-        context = ssl.create_default_context()
-        self.ca.configure_trust(context)
-        return context

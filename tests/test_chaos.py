@@ -17,7 +17,6 @@ import asyncio
 import os
 import random
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -30,12 +29,6 @@ from tests.soak_server import ChaosEvent, SoakServer, chaos_stream
 EVENTS, DROPS = (20_000, 1_000) if SOAK else (2_000, 100)
 DEADLINE = 600 if SOAK else 60
 """Seconds a run may take before it is a failure (it takes a few)."""
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[SoakServer]:
-    with SoakServer() as s:
-        yield s
 
 
 def seed_for(flavour: str) -> int:
@@ -54,7 +47,7 @@ class Checker:
         self.expected = expected
         self.seed = seed
         self.next = 0
-        self.counts = {Start: 0, Event: 0, Comment: 0, Fault: 0}
+        self.counts: dict[type, int] = {Start: 0, Event: 0, Comment: 0, Fault: 0}
         self.started = time.monotonic()
 
     def see(self, action: Any) -> bool:

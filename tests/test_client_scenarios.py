@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 import threading
 import time
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import urllib3
@@ -198,8 +198,9 @@ def test_error_status_is_a_fault_when_continuing(driver: Driver) -> None:
         client = driver.client(server.url, error_strategy=ErrorStrategy.always_continue(), **FAST)
         actions = driver.take(client, 3)
     assert all(isinstance(a, Fault) for a in actions)
-    assert isinstance(actions[0].error, HTTPStatusError)
-    assert actions[0].headers is not None and actions[0].headers["x-why"] == "busy"
+    assert isinstance(cast(Fault, actions[0]).error, HTTPStatusError)
+    fault = cast(Fault, actions[0])
+    assert fault.headers is not None and fault.headers["x-why"] == "busy"
 
 
 def test_wrong_content_type(driver: Driver) -> None:

@@ -256,7 +256,9 @@ def test_sse_client_keeps_its_all() -> None:
 def test_http_error_from_a_real_server_is_caught_through_the_174_paths() -> None:
     # What the SDK does: catch the client's error by the class imported from ld_eventsource.http.
     from ld_eventsource.http import HTTPStatusError
-    from ld_eventsource.sse_client import Fault, SSEClient
+
+    # 1.7.4 code imports Fault from sse_client, which keeps it out of its __all__.
+    from ld_eventsource.sse_client import Fault, SSEClient  # type: ignore[attr-defined]
     from ld_eventsource.sse_client import HTTPStatusError as FromSSEClient
 
     with (

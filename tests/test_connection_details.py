@@ -65,6 +65,7 @@ def test_status_defaults_to_none() -> None:
 
 
 async def _no_chunks() -> AsyncIterator[bytes]:
+    chunk: bytes
     for chunk in (b"",)[:0]:
         yield chunk
 

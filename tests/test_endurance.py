@@ -70,12 +70,6 @@ class Resources(NamedTuple):
         )
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[SoakServer]:
-    with SoakServer() as s:
-        yield s
-
-
 def check_flat(label: str, samples: dict[str, Resources], cycles: int) -> None:
     print(f"\n{label}")
     for moment, sample in samples.items():
@@ -95,7 +89,7 @@ class Cycles:
     """Counts what a client hands out over the cycles, and samples resources on the way."""
 
     def __init__(self) -> None:
-        self.counts = {Start: 0, Event: 0, Fault: 0}
+        self.counts: dict[type, int] = {Start: 0, Event: 0, Fault: 0}
         self.points = {WARM_UP: "start", WARM_UP + CYCLES // 2: "middle", WARM_UP + CYCLES: "end"}
         self.samples = {"before": Resources.now()}
         self.started = time.monotonic()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ssl
 import threading
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -595,11 +596,6 @@ def test_a_redirect_with_an_endless_body_is_not_drained(driver: Driver) -> None:
 TLS_ERRORS = (ssl.SSLError, urllib3.exceptions.SSLError, aiohttp.ClientSSLError)
 
 
-@pytest.fixture(scope="module")
-def ca() -> trustme.CA:
-    return trustme.CA()
-
-
 def _tls_strategy(driver: Driver, url: str, ca: trustme.CA, tmp: Path) -> tuple[Any, Any]:
     """
     A strategy that trusts ``ca`` the documented way: a pool (sync; ``ca_certs``, which
@@ -667,7 +663,7 @@ def test_tls_with_a_custom_ca_context_or_session(driver: Driver, ca: trustme.CA)
     with server, ca.cert_pem.tempfile() as ca_file:
         if driver.name == "sync":
             context = ssl.create_default_context(cafile=ca_file)
-            if urllib3.__version__.startswith("1."):
+            if version("urllib3").startswith("1."):
                 context.check_hostname = False
             pool = urllib3.PoolManager(ssl_context=context)
             client = driver.client(driver.strategy(server.url, pool=pool))

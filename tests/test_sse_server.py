@@ -92,11 +92,6 @@ def server_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name.startswith("sse-server-")]
 
 
-@pytest.fixture
-def ca() -> trustme.CA:
-    return trustme.CA()
-
-
 # -- sse() ----------------------------------------------------------------------------------
 
 
@@ -669,6 +664,13 @@ def test_many_concurrent_connections() -> None:
 # -- TLS and IPv6 ---------------------------------------------------------------------------------
 
 
+def trusting(ca: trustme.CA) -> ssl.SSLContext:
+    """A client context that trusts the certificates ``ca`` issues."""
+    context = ssl.create_default_context()
+    ca.configure_trust(context)
+    return context
+
+
 def test_tls_with_trustme(ca: trustme.CA) -> None:
     blocks = [sse(data="secure"), sse(data="again")]
     with SSEServer(events_handler(blocks), tls=ca) as server:
@@ -690,7 +692,7 @@ def test_tls_with_trustme(ca: trustme.CA) -> None:
 
 def test_tls_close_delimited_ends_cleanly(ca: trustme.CA) -> None:
     with SSEServer(events_handler([sse(data="x")], chunked=False), tls=ca) as server:
-        context = server.client_ssl_context()
+        context = trusting(ca)
         with (
             socket.create_connection(("127.0.0.1", server.port), timeout=5) as raw,
             context.wrap_socket(raw, server_hostname="127.0.0.1", suppress_ragged_eofs=False) as s,
@@ -710,7 +712,7 @@ def test_tls_abort_and_wait_client_gone(ca: trustme.CA) -> None:
 
     with SSEServer(handler, tls=ca) as server:
         server.route("/abort", events_handler([sse(data="a")], then="abort"))
-        context = server.client_ssl_context()
+        context = trusting(ca)
         with (
             socket.create_connection(("127.0.0.1", server.port), timeout=5) as raw,
             context.wrap_socket(raw, server_hostname="localhost", suppress_ragged_eofs=False) as s,
@@ -741,7 +743,7 @@ def test_tls_untrusted_client_fails_and_server_survives(ca: trustme.CA) -> None:
         finally:
             conn.close()
         conn = http.client.HTTPSConnection(
-            "127.0.0.1", server.port, context=server.client_ssl_context(), timeout=5
+            "127.0.0.1", server.port, context=trusting(ca), timeout=5
         )
         try:
             conn.request("GET", "/")
@@ -751,11 +753,6 @@ def test_tls_untrusted_client_fails_and_server_survives(ca: trustme.CA) -> None:
         assert len(server.wait_requests(1)) == 1
         server.wait_active_connections(0)
         assert server.total_connections == 2
-
-
-def test_client_ssl_context_needs_tls() -> None:
-    with SSEServer() as server, pytest.raises(RuntimeError):
-        server.client_ssl_context()
 
 
 def ipv6_server() -> SSEServer:

@@ -11,7 +11,7 @@ import itertools
 import socket
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -334,7 +334,7 @@ def test_a_stream_that_reaches_a_queued_response_ends_in_order() -> None:
     assert actions[0] == Event(data="before")
     assert actions[1] == Fault(None)  # the stream ended in order
     assert isinstance(actions[2], Fault) and isinstance(actions[2].error, HTTPStatusError)
-    assert actions[3] == Start(actions[3].headers)
+    assert actions[3] == Start(cast(Start, actions[3]).headers)
 
 
 def test_a_new_stream_takes_the_queue_over() -> None:
@@ -693,7 +693,7 @@ def test_live_feed_and_counter() -> None:
 def test_feed_event_rejects_impossible_blocks() -> None:
     for kwargs in ({}, {"event": "e"}, {"data": "x", "id": "a\nb"}, {"data": "x", "retry": -1}):
         with pytest.raises(ValueError):
-            FeedEvent(**kwargs)  # type: ignore[arg-type]
+            FeedEvent(**kwargs)
 
 
 # -- feeds: served -----------------------------------------------------------------------------
@@ -791,7 +791,7 @@ def test_feed_handler_rejects_bad_options() -> None:
     feed = Feed([FeedEvent(data="a")])
     for kwargs in ({"interval": -1}, {"heartbeat": 0}, {"drop_after": 0}, {"drop": "x"}):
         with pytest.raises(ValueError):
-            feed_handler(feed, **kwargs)  # type: ignore[arg-type]
+            feed_handler(feed, **kwargs)
 
 
 # -- the pytest plugin -----------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ssl
+from importlib.metadata import version
 
 import aiohttp
 import pytest
@@ -14,17 +15,12 @@ from tests.drivers import Driver
 from tests.sse_server import SSEServer, events_handler, sse
 
 
-@pytest.fixture(scope="module")
-def ca() -> trustme.CA:
-    return trustme.CA()
-
-
 def test_https_stream(driver: Driver, ca: trustme.CA) -> None:
     with SSEServer(events_handler([sse(id="1", data="secure")]), tls=ca) as server:
         assert server.url.startswith("https://")
         context = ssl.create_default_context()
         ca.configure_trust(context)
-        if driver.name == "sync" and urllib3.__version__.startswith("1."):
+        if driver.name == "sync" and version("urllib3").startswith("1."):
             # urllib3 1.26 gives no server_hostname to a context of one's own for an IP
             # address host, and checks the name itself.
             context.check_hostname = False

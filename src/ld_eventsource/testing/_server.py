@@ -30,7 +30,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Final, Literal, TypeAlias
+from typing import Final, Literal, TypeAlias, TypeVar
 from urllib.parse import parse_qsl
 
 from ld_eventsource.testing._wire import encode as _encode
@@ -601,6 +601,9 @@ def finish_as(conn: Conn, how: DropMode) -> None:
         raise ValueError(f"how must be 'end', 'close' or 'abort', got {how!r}")
 
 
+_Server = TypeVar("_Server", bound="SSEServer")
+
+
 class SSEServer:
     """
     A real HTTP/1.1 server on a loopback port, in threads of its own, for tests of SSE
@@ -897,7 +900,7 @@ class SSEServer:
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    def start(self) -> SSEServer:
+    def start(self: _Server) -> _Server:
         """Start accepting connections (idempotent); return the server."""
         with self._cond:
             if self._closed:
@@ -957,7 +960,7 @@ class SSEServer:
             summary = "; ".join(repr(e) for e in errors)
             raise SSEServerError(f"{len(errors)} handler error(s): {summary}") from errors[0]
 
-    def __enter__(self) -> SSEServer:
+    def __enter__(self: _Server) -> _Server:
         return self.start()
 
     def __exit__(

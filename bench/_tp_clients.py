@@ -1,21 +1,14 @@
 """
-The clients of ``bench/throughput.py``: how each library reads a stream, as its documentation
-shows, plus two plain-Python baselines; and the worker that times one run of one of them. Each
-library is imported inside its function, so this module loads anywhere; it is kept to the
-standard library's cheapest modules, since a worker starts afresh for every run and its peak
-RSS is reported.
+The clients of ``bench/throughput.py`` (each library as its documentation shows, and two
+plain-Python baselines) and the worker that times one run of one of them:
 
     python _tp_clients.py CLIENT URL EVENTS KIND PRELOAD [DIST,...]
 
-runs under the client's interpreter: KIND ``ours`` or ``ref`` imports (and checks) that
-``ld_eventsource`` (``_worker.use_ld_eventsource``), PRELOAD is a comma-separated list of
-modules imported before the clock starts; it reads the stream once and emits one message
-(events, crc, wall, cpu, maxrss_mb, and the versions of the DISTs when given).
-
-Every client is timed the same way: from just before it connects to the end of the stream, with
-the same consumer loop (count the events, crc32 their data in order). A client that reconnects
-by itself when the stream ends is stopped after the expected number of events instead (the
-server would answer its reconnection with 204 anyway).
+KIND ``ours`` or ``ref`` imports that ``ld_eventsource``; PRELOAD: modules imported before
+the clock starts. It emits one message (events, crc, wall, cpu, maxrss_mb, versions). Every
+client has the same consumer loop (count, crc32 of the data); one that reconnects at the end
+of a stream is stopped after the expected count. Cheap imports only: a worker starts afresh
+every run and its peak RSS is reported.
 """
 
 from __future__ import annotations
@@ -49,49 +42,54 @@ class Timing(NamedTuple):
 
 def cpu_since(before: Any) -> float:
     now = getrusage(RUSAGE_SELF)
-    return now.ru_utime - before.ru_utime + now.ru_stime - before.ru_stime
+    return float(now.ru_utime - before.ru_utime + now.ru_stime - before.ru_stime)
+
+
+class Clock:
+    """The consumer loop's state: started at the first event, a count and a crc32 chain."""
+
+    def __init__(self, first: Any) -> None:
+        self.start, self.cpu = perf_counter(), getrusage(RUSAGE_SELF)
+        self.crc, self.count = zlib.crc32(first.data.encode()), 1
+
+    def timing(self, count: int, crc: int) -> Timing:
+        return Timing(perf_counter() - self.start, cpu_since(self.cpu), count, crc)
 
 
 def consume(events: Iterable[Any], stop_at: int | None) -> Timing:
     """The consumer loop of every sync client: count the events and chain crc32 over their
     ``.data``; the clock starts once the first event is in."""
-    crc32 = zlib.crc32
     iterator = iter(events)
     first = next(iterator, None)
     if first is None:
         return Timing(0.0, 0.0, 0, 0)
-    start = perf_counter()
-    cpu = getrusage(RUSAGE_SELF)
-    crc = crc32(first.data.encode())
-    count = 1
+    clock = Clock(first)
+    crc32, crc, count = zlib.crc32, clock.crc, 1
     if count != stop_at:
         for event in iterator:
             crc = crc32(event.data.encode(), crc)
             count += 1
             if count == stop_at:
                 break
-    return Timing(perf_counter() - start, cpu_since(cpu), count, crc)
+    return clock.timing(count, crc)
 
 
 async def aconsume(events: AsyncIterable[Any], stop_at: int | None) -> Timing:
-    """:func:`consume` for async iterables."""
-    crc32 = zlib.crc32
+    """:func:`consume` for async iterables (the same loop, with ``async for``)."""
     iterator = aiter(events)
     try:
         first = await anext(iterator)
     except StopAsyncIteration:
         return Timing(0.0, 0.0, 0, 0)
-    start = perf_counter()
-    cpu = getrusage(RUSAGE_SELF)
-    crc = crc32(first.data.encode())
-    count = 1
+    clock = Clock(first)
+    crc32, crc, count = zlib.crc32, clock.crc, 1
     if count != stop_at:
         async for event in iterator:
             crc = crc32(event.data.encode(), crc)
             count += 1
             if count == stop_at:
                 break
-    return Timing(perf_counter() - start, cpu_since(cpu), count, crc)
+    return clock.timing(count, crc)
 
 
 # --- this project and the reference (same code, different venvs) ---------------------------
@@ -166,32 +164,35 @@ async def aiohttp_sse_client2(target: Target) -> Timing:
 # --- baselines ---------------------------------------------------------------------------------
 
 
-def _connect(target: Target) -> tuple[socket.socket, bytes, bytes]:
-    """Connects, sends the request, and reads up to the end of the response head; returns the
-    socket, the head in lower case and the body bytes read with it."""
+def _request(target: Target, accept: bool = True) -> socket.socket:
     sock = socket.create_connection((target.host, target.port))
-    sock.sendall(
-        f"GET {target.path} HTTP/1.1\r\nHost: {target.host}:{target.port}\r\n"
-        "Accept: text/event-stream\r\nCache-Control: no-cache\r\n\r\n".encode()
-    )
+    head = "Accept: text/event-stream\r\nCache-Control: no-cache\r\n" if accept else ""
+    host = f"{target.host}:{target.port}"
+    sock.sendall(f"GET {target.path} HTTP/1.1\r\nHost: {host}\r\n{head}\r\n".encode())
+    return sock
+
+
+def naive_bodies(sock: socket.socket) -> Iterator[bytes]:
+    """The body of the response on ``sock``, read and de-framed by hand: up to the blank line
+    that ends the head (only whether it says ``chunked`` is looked at, not even the status),
+    then :func:`_dechunk` or every read until the close."""
     head = b""
     while (end := head.find(b"\r\n\r\n")) < 0:
         more = sock.recv(READ_SIZE)
         if not more:
             raise ConnectionError("closed before the end of the response head")
         head += more
-    return sock, head[:end].lower(), head[end + 4 :]
+    first = head[end + 4 :]
+    if b"transfer-encoding: chunked" in head[:end].lower():
+        return _dechunk(first, sock.recv)
+    return _until_close(first, sock.recv)
 
 
 def raw_socket(target: Target) -> tuple[int, Timing]:
     """The I/O limit: the request, then ``recv_into`` a 256 KiB buffer until the server closes.
     Returns the number of bytes of the whole response (the head included), and the time from
     the first read."""
-    sock = socket.create_connection((target.host, target.port))
-    with sock:
-        sock.sendall(
-            f"GET {target.path} HTTP/1.1\r\nHost: {target.host}:{target.port}\r\n\r\n".encode()
-        )
+    with _request(target, accept=False) as sock:
         buffer = bytearray(RAW_READ_SIZE)
         recv_into = sock.recv_into
         total = recv_into(buffer)  # the clock starts at the first bytes, as for the others
@@ -293,22 +294,16 @@ def _naive_events(bodies: Iterable[bytes]) -> Iterator[tuple[str, str, str | Non
 
 
 def naive_floor(target: Target) -> Timing:
-    """The naive parser floor: a raw socket, the HTTP framing handled by hand (the status
-    line is not even checked, only whether the head says ``chunked``), :func:`_naive_events`,
-    and the same consumer loop as every client (inlined: a tuple has no ``.data``)."""
-    sock, head, first = _connect(target)
-    with sock:
-        chunked = b"transfer-encoding: chunked" in head
-        bodies = (_dechunk if chunked else _until_close)(first, sock.recv)
-        crc32 = zlib.crc32
-        iterator = _naive_events(bodies)
+    """The naive parser floor: :func:`naive_bodies`, :func:`_naive_events`, and the same
+    consumer loop as every client (inlined: a tuple has no ``.data``)."""
+    with _request(target) as sock:
+        iterator = _naive_events(naive_bodies(sock))
         event = next(iterator, None)
         if event is None:
             return Timing(0.0, 0.0, 0, 0)
         start = perf_counter()
         cpu = getrusage(RUSAGE_SELF)
-        crc = crc32(event[1].encode())
-        count = 1
+        crc32, crc, count = zlib.crc32, zlib.crc32(event[1].encode()), 1
         for event in iterator:
             crc = crc32(event[1].encode(), crc)
             count += 1
@@ -317,12 +312,12 @@ def naive_floor(target: Target) -> Timing:
 
 def run(name: str, target: Target) -> Timing:
     """Runs client ``name`` on ``target``: (events, crc32 of their data)."""
-    sync, is_async = CLIENTS[name]
+    client, is_async = CLIENTS[name]
     if is_async:
         import asyncio
 
-        return asyncio.run(sync(target))
-    return sync(target)
+        return asyncio.run(client(target))  # type: ignore[no-any-return]
+    return client(target)  # type: ignore[no-any-return]
 
 
 CLIENTS: dict[str, tuple[Callable[[Target], Any], bool]] = {

@@ -1,49 +1,18 @@
 """
 Many concurrent streams in one event loop: memory and CPU per stream, against
-launchdarkly-eventsource 1.7.4's AsyncSSEClient, aiohttp-sse-client2 and a bare asyncio reader.
-
-Usage::
+launchdarkly-eventsource 1.7.4's AsyncSSEClient, aiohttp-sse-client2 and bare readers.
 
     python bench/fanout.py               # N = 1,000 and 10,000, prints a table
     python bench/fanout.py --n 1000      # one N (repeatable)
     python bench/fanout.py --quick       # N = 200: a smoke run
-    python bench/fanout.py --json out.json
 
-For every (implementation, N) pair the driver (``bench/_harness.py``) starts two processes:
-
-* the load server (``bench/_server.py``, ``hold`` mode) on a few loopback ports (fresh
-  ephemeral ports for every run, so TIME_WAIT sockets of the previous run never collide); it
-  answers every request with a ``text/event-stream`` holding 10 small events, written at once
-  (chunked, a chunk per event; ``--framing close`` for a body ended by the close instead),
-  then holds the connection until the client closes it;
-* a client (this script with ``--impl NAME``) under the interpreter of that implementation:
-  ours under the project's ``.venv``, the reference and aiohttp-sse-client2 under their own
-  venvs in ``bench/.venvs/``.
-
-The client raises RLIMIT_NOFILE, imports everything and creates its shared session, resets
-its peak-RSS mark (``/proc/self/clear_refs``), then opens N streams at once (one task each).
-A stream counts as complete when it has received all 10 events; it then goes on reading,
-waiting for more as a subscriber does, until every stream is complete (or the time budget
-runs out), so that all N streams are open together; then every task is cancelled and
-closes its stream. (The peak itself comes earlier, while all N requests are in flight at
-once: aiohttp's request state is larger than that of an open stream.) Figures, measured in
-the client process:
-
-* RSS/stream: (peak RSS ``VmHWM`` - RSS before opening the streams) / N;
-* CPU/stream: user + system CPU time of the whole run (create, connect, read, close) / N;
-* completion: streams that received all 10 events, and the wall time until they had.
-
-Implementations (``--impls`` to choose):
-
-* ``ours``      this project, one shared ``aiohttp.ClientSession(connector=TCPConnector(limit=0))``
-  passed as ``AsyncConnectStrategy.http(url, session=...)``;
-* ``ours-own``  this project, each client with the session it creates by itself;
-* ``ref``       launchdarkly-eventsource 1.7.4 AsyncSSEClient, the same kind of shared session;
-* ``ref-own``   launchdarkly-eventsource 1.7.4, each client with its own (default) session;
-* ``sse2``      aiohttp-sse-client2 EventSource, the same kind of shared session;
-* ``aiohttp``   the same kind of shared session, ``session.get`` and ``readany()`` with a count
-  of blank lines: the floor of any client on aiohttp;
-* ``bare``      asyncio.open_connection, a GET, and a count of blank lines: the floor.
+For each (implementation, N) a fresh load server (``_server.py``, ``hold`` mode: 10 events,
+then the stream stays open) and a client process (this script with ``--impl NAME``, under its
+interpreter) that resets its peak RSS, opens N streams at once (a task each), waits until all
+have their 10 events, then cancels them. RSS/stream = (peak ``VmHWM`` - RSS before) / N;
+CPU/stream = the run's CPU time / N. Implementations: ``IMPLS`` (``ours``, ``ref`` and
+``sse2`` share one ``aiohttp.ClientSession(connector=TCPConnector(limit=0))``; ``-own``: each
+client its own session; ``aiohttp`` and ``bare``: a count of blank lines, the floors).
 """
 
 from __future__ import annotations
@@ -54,8 +23,9 @@ import gc
 import resource
 import sys
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterable, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -95,29 +65,7 @@ def cpu_seconds() -> float:
 # One stream: open it, read events, call ``reached()`` once it has read EVENTS of them, and
 # go on reading (waiting for more, as a subscriber does) until cancelled; closes on the way out.
 Reached = Callable[[], None]
-Stream = Callable[[str, Reached], Awaitable[None]]
-
-
-def _shared_session() -> Any:
-    import aiohttp
-
-    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0, limit_per_host=0))
-
-
-class Shared:
-    """The shared session of an implementation, created in the event loop by :meth:`setup`."""
-
-    def __init__(self, wanted: bool):
-        self.wanted = wanted
-        self.session: Any = None
-
-    async def setup(self) -> None:
-        if self.wanted:
-            self.session = _shared_session()
-
-    async def cleanup(self) -> None:
-        if self.session is not None:
-            await self.session.close()
+Stream = Callable[[str, Reached, Any], Awaitable[None]]
 
 
 async def count_events(
@@ -138,104 +86,89 @@ async def count_events(
             reached()
 
 
-def load_impl(impl: str) -> tuple[Stream, Shared, dict[str, Any]]:
-    """What one stream does under ``impl``, its shared session, and what was imported."""
-    import importlib.metadata
+async def bare(url: str, reached: Reached, session: Any) -> None:
+    hostport, _, path = url.split("://", 1)[1].partition("/")
+    host, _, port = hostport.partition(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        writer.write(
+            f"GET /{path} HTTP/1.1\r\nHost: {hostport}\r\nAccept: text/event-stream\r\n\r\n".encode()
+        )
+        data = b""
+        while b"\r\n\r\n" not in data:
+            if not (more := await reader.read(65536)):
+                return
+            data += more
+        body = data.split(b"\r\n\r\n", 1)[1]
+        count, tail = body.count(b"\n\n"), body[-1:]
+        del data, body  # not kept while the stream is open
+        await count_events(lambda: reader.read(65536), reached, count, tail)
+    finally:
+        writer.close()
+        try:
+            await writer.wait_closed()
+        except (OSError, asyncio.CancelledError):
+            pass
 
-    meta: dict[str, Any] = {"impl": impl, "python": describe()["python"]}
-    shared = Shared(impl in ("ours", "ref", "sse2", "aiohttp"))
 
-    if impl == "bare":
-
-        async def bare(url: str, reached: Reached) -> None:
-            rest = url.split("://", 1)[1]
-            hostport, _, path = rest.partition("/")
-            host, _, port = hostport.partition(":")
-            reader, writer = await asyncio.open_connection(host, int(port))
-            try:
-                writer.write(
-                    f"GET /{path} HTTP/1.1\r\nHost: {hostport}\r\n"
-                    "Accept: text/event-stream\r\n\r\n".encode()
-                )
-                data = b""
-                while b"\r\n\r\n" not in data:
-                    more = await reader.read(65536)
-                    if not more:
-                        return
-                    data = data + more
-                body = data.split(b"\r\n\r\n", 1)[1]
-                count, tail = body.count(b"\n\n"), body[-1:]
-                del data, body  # not kept while the stream is open
-                await count_events(lambda: reader.read(65536), reached, count, tail)
-            finally:
-                writer.close()
-                try:
-                    await writer.wait_closed()
-                except (OSError, asyncio.CancelledError):
-                    pass
-
-        meta["module"] = "asyncio"
-        return bare, shared, meta
-
+async def bare_aiohttp(url: str, reached: Reached, session: Any) -> None:
     import aiohttp
 
-    meta["aiohttp"] = aiohttp.__version__
-    if impl in ("ours", "ours-own", "ref", "ref-own"):
-        ours = impl.startswith("ours")
-        found = use_ld_eventsource("ours" if ours else "ref")
-        from ld_eventsource import AsyncSSEClient
-        from ld_eventsource.config.async_connect_strategy import AsyncConnectStrategy
+    headers = {"Accept": "text/event-stream", "Cache-Control": "no-cache"}
+    no_total = aiohttp.ClientTimeout(total=None)
+    async with session.get(url, headers=headers, timeout=no_total) as response:
+        await count_events(response.content.readany, reached)
 
-        meta["module"] = found["module"]
-        meta["version"] = found["version"] + (" (this project)" if ours else "")
 
-        def strategy(url: str) -> Any:
-            if shared.session is None:
-                return url
-            return AsyncConnectStrategy.http(url, session=shared.session)
+async def until_cancelled(events: AsyncIterable[Any], reached: Reached) -> None:
+    """Reads ``events``, calling ``reached`` at the EVENTS-th, then waits for more."""
+    count = 0
+    async for _ in events:
+        count += 1
+        if count == EVENTS:
+            reached()
 
-        async def ld(url: str, reached: Reached) -> None:
-            client = AsyncSSEClient(strategy(url))
-            try:
-                count = 0
-                async for _ in client.events:
-                    count += 1
-                    if count == EVENTS:
-                        reached()
-            finally:
-                await client.close()
 
-        return ld, shared, meta
+async def ld(client_class: Any, strategy: Any, url: str, reached: Reached, session: Any) -> None:
+    """One stream of ``AsyncSSEClient`` (this project's or the reference's)."""
+    source = url if session is None else strategy.http(url, session=session)
+    async with client_class(source) as client:
+        await until_cancelled(client.events, reached)
 
+
+async def sse2(event_source: Any, url: str, reached: Reached, session: Any) -> None:
+    async with event_source(url, session=session) as source:
+        await until_cancelled(source, reached)
+
+
+SHARED = ("aiohttp", "ours", "ref", "sse2")
+"""The implementations whose streams share one session."""
+
+
+def load_impl(impl: str) -> tuple[Stream, dict[str, Any]]:
+    """What one stream does under ``impl``, everything it uses imported; what was imported."""
+    meta: dict[str, Any] = {"impl": impl, "python": describe()["python"], "module": "asyncio"}
+    if impl == "bare":
+        return bare, meta
+    import aiohttp
+
+    meta.update(aiohttp=aiohttp.__version__, module=str(Path(aiohttp.__file__).resolve().parent))
+    meta["version"] = aiohttp.__version__
     if impl == "aiohttp":
-        meta["module"] = str(Path(aiohttp.__file__).resolve().parent)
-        meta["version"] = aiohttp.__version__
-        no_total = aiohttp.ClientTimeout(total=None)
-
-        async def bare_aiohttp(url: str, reached: Reached) -> None:
-            headers = {"Accept": "text/event-stream", "Cache-Control": "no-cache"}
-            async with shared.session.get(url, headers=headers, timeout=no_total) as response:
-                await count_events(response.content.readany, reached)
-
-        return bare_aiohttp, shared, meta
-
+        return bare_aiohttp, meta
     if impl == "sse2":
         from aiohttp_sse_client2 import client as sse_client
 
         meta["module"] = str(Path(sse_client.__file__).resolve().parent)
-        meta["version"] = importlib.metadata.version("aiohttp-sse-client2")
+        meta["version"] = describe(["aiohttp-sse-client2"])["versions"]["aiohttp-sse-client2"]
+        return partial(sse2, sse_client.EventSource), meta
+    found = use_ld_eventsource(impl.partition("-")[0])
+    from ld_eventsource import AsyncSSEClient
+    from ld_eventsource.config.async_connect_strategy import AsyncConnectStrategy
 
-        async def sse2(url: str, reached: Reached) -> None:
-            count = 0
-            async with sse_client.EventSource(url, session=shared.session) as source:
-                async for _ in source:
-                    count += 1
-                    if count == EVENTS:
-                        reached()
-
-        return sse2, shared, meta
-
-    raise ValueError(f"unknown implementation {impl!r}")
+    suffix = " (this project)" if impl.startswith("ours") else ""
+    meta.update(module=found["module"], version=found["version"] + suffix)
+    return partial(ld, AsyncSSEClient, AsyncConnectStrategy), meta
 
 
 def _reset_peak() -> bool:
@@ -248,7 +181,9 @@ def _reset_peak() -> bool:
     return status_kb("VmHWM") <= status_kb("VmRSS") + 64
 
 
-async def run_streams(stream: Stream, urls: list[str], budget: float) -> dict[str, Any]:
+async def run_streams(
+    stream: Stream, urls: list[str], budget: float, session: Any
+) -> dict[str, Any]:
     """
     Runs one task per URL until every stream has received EVENTS events (or ``budget``
     seconds have passed), then cancels them all: each closes its stream as it ends.
@@ -266,7 +201,7 @@ async def run_streams(stream: Stream, urls: list[str], budget: float) -> dict[st
             done_at = time.perf_counter()
             all_done.set()
 
-    tasks = [asyncio.ensure_future(stream(url, reached)) for url in urls]
+    tasks = [asyncio.ensure_future(stream(url, reached, session)) for url in urls]
     try:
         await asyncio.wait_for(all_done.wait(), budget)
     except asyncio.TimeoutError:
@@ -292,21 +227,27 @@ def worker(impl: str, n: int, ports: list[int], framing: str, budget: float) -> 
     limit = raise_nofile(n + 1024)
     if limit < n + 64:
         raise RuntimeError(f"RLIMIT_NOFILE is {limit}, too low for {n} streams")
-    stream, shared, meta = load_impl(impl)
+    stream, meta = load_impl(impl)
     case = f"flags/{FRAMINGS[framing]}?mode=hold"
     urls = [f"http://{HOST}:{ports[i % len(ports)]}/{case}&stream={i}" for i in range(n)]
 
     async def main() -> dict[str, Any]:
         # Everything imported and the shared session created: start the count here.
-        await shared.setup()
+        session = None
+        if impl in SHARED:
+            import aiohttp
+
+            connector = aiohttp.TCPConnector(limit=0, limit_per_host=0)
+            session = aiohttp.ClientSession(connector=connector)
         await asyncio.sleep(0)
         gc.collect()
         peak_reset = _reset_peak()
         rss0 = status_kb("VmRSS")
         cpu0 = cpu_seconds()
         wall0 = time.perf_counter()
-        outcome = await run_streams(stream, urls, budget)
-        await shared.cleanup()
+        outcome = await run_streams(stream, urls, budget, session)
+        if session is not None:
+            await session.close()
         wall = time.perf_counter() - wall0
         cpu = cpu_seconds() - cpu0
         peak = status_kb("VmHWM")

@@ -1,50 +1,29 @@
 """
 Delivery latency of one small event at a time, against launchdarkly-eventsource 1.7.4.
 
-Usage::
-
     python bench/latency.py                # 300 events every 20 ms per run, prints a table
     python bench/latency.py --quick        # 100 events per run: a smoke run
-    python bench/latency.py --events 500 --json out.json
+    python bench/latency.py --events 500 --only ours-sync --json out.json
 
-The load server (``bench/_server.py``, ``paced`` mode) streams one small event every
-``--interval-ms`` on each request, in one of two framings:
-
-- ``chunked``: ``Transfer-Encoding: chunked``, one chunk (one ``send``) per event;
-- ``close-delimited``: no ``Content-Length`` and no chunking; the body ends when the server
-  closes the connection, after the last event.
-
-Every event carries the wall-clock time at which it was sent (``time.time_ns()``, taken right
-before the ``send``), and the client subtracts it from ``time.time_ns()`` when the event is
-handed to the application: both ends run on this machine, so they share the clock. TCP_NODELAY
-is set on every server socket, so the framing is the only difference between the two.
-
-Each (client, framing) pair runs in a subprocess with its own interpreter, one after another
-(``bench/_harness.py``): ours (sync ``SSEClient`` and ``AsyncSSEClient``) under the project's
-``.venv``, the reference under ``bench/.venvs/ref-1.7.4`` (skipped with a note if it cannot
-be had), and two floors with no SSE client: a bare socket reader (no HTTP either), and
-aiohttp's ``readany()`` under asyncio, which is what an aiohttp-based client cannot beat. A
-client is this same script run with ``--client NAME``; it reports every event. A run is
-stopped after the stream's length plus ``--grace`` seconds and reports what it got (the
-reference's sync client waits for 10 kB on a close-delimited body).
-
-The table's ``cpu`` column is how busy the whole machine was during each run (from
-/proc/stat): other processes delay the client's wake-ups by milliseconds and show up in p99
-and max, for the floors as much as for any client. The first ``--warmup`` events of each run
-are discarded. Target: ours (sync and async) p99 <= 2 ms on both framings, no event missing.
-Use ``--only`` to run some clients only.
+The load server (``_server.py``, ``paced`` mode) streams one event every ``--interval-ms``,
+chunked or close-delimited, each carrying ``time.time_ns()`` taken right before its send; the
+client (this script with ``--client NAME``, under its own interpreter) reports the difference
+when the event reaches the application. Floors: a bare socket and aiohttp's ``readany()``. The
+first ``--warmup`` events are discarded; ``cpu`` is how busy the whole machine was during the
+run (/proc/stat). Target: ours p99 <= 2 ms on both framings, no event missing.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import re
 import socket
 import statistics
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -92,6 +71,47 @@ def _meta(client: str) -> dict[str, Any]:
     return {**meta, "python": info["python"], "executable": info["executable"]}
 
 
+DATA_LINE = re.compile(rb"data: (\d+) (\d+)\n")
+
+
+def _found(buffer: bytes, events: int) -> tuple[bytes, bool]:
+    """Emits the latency of every data line in ``buffer`` (no HTTP and no SSE parsing: the
+    floors); returns what is left and whether the last expected event was seen."""
+    now, end = time.time_ns(), 0
+    for match in DATA_LINE.finditer(buffer):
+        emit({"seq": int(match[1]), "ns": now - int(match[2])})
+        end = match.end()
+        if int(match[1]) >= events - 1:
+            return buffer[end:], True
+    return buffer[end:], False
+
+
+def run_raw(url: str, events: int) -> None:
+    """A bare socket: the floor set by the machine, the server and Python."""
+    host, _, rest = url.removeprefix("http://").partition("/")
+    address, _, port = host.partition(":")
+    with socket.create_connection((address, int(port)), timeout=60.0) as sock:
+        request = f"GET /{rest} HTTP/1.1\r\nHost: {host}\r\nAccept: text/event-stream\r\n\r\n"
+        sock.sendall(request.encode())
+        buffer, done = b"", False
+        while not done and (chunk := sock.recv(65536)):
+            buffer, done = _found(buffer + chunk, events)
+
+
+async def run_raw_aiohttp(url: str, events: int) -> None:
+    """``readany()`` on an aiohttp body: the floor of an aiohttp-based client."""
+    import aiohttp
+
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=60.0)
+    async with (
+        aiohttp.ClientSession(timeout=timeout) as session,
+        session.get(url, headers={"Accept": "text/event-stream"}) as response,
+    ):
+        buffer, done = b"", False
+        while not done and (chunk := await response.content.readany()):
+            buffer, done = _found(buffer + chunk, events)
+
+
 def _on_event(data: str, last: int) -> bool:
     """Reports one event received now; True when it was the last."""
     now = time.time_ns()
@@ -100,106 +120,39 @@ def _on_event(data: str, last: int) -> bool:
     return int(seq) >= last
 
 
-def run_raw(url: str, events: int) -> None:
-    """Reads the response off a bare socket and finds the data lines in it: no HTTP parsing
-    and no SSE parsing, so this is the floor set by the machine, the server and Python."""
-    host, _, rest = url.removeprefix("http://").partition("/")
-    address, _, port = host.partition(":")
-    pattern = re.compile(rb"data: (\d+) (\d+)\n")
-    with socket.create_connection((address, int(port)), timeout=60.0) as sock:
-        request = f"GET /{rest} HTTP/1.1\r\nHost: {host}\r\nAccept: text/event-stream\r\n\r\n"
-        sock.sendall(request.encode())
-        buffer = b""
-        while True:
-            chunk = sock.recv(65536)
-            if not chunk:
-                return
-            buffer, done = _emit_found(pattern, buffer + chunk, time.time_ns(), events)
-            if done:
-                return
-
-
-def _emit_found(
-    pattern: re.Pattern[bytes], buffer: bytes, now: int, events: int
-) -> tuple[bytes, bool]:
-    """Emits the latency of every data line in ``buffer``; returns what is left and whether
-    the last expected event was seen."""
-    end = 0
-    for match in pattern.finditer(buffer):
-        emit({"seq": int(match[1]), "ns": now - int(match[2])})
-        end = match.end()
-        if int(match[1]) >= events - 1:
-            return buffer[end:], True
-    return buffer[end:], False
-
-
-def run_raw_aiohttp(url: str, events: int) -> None:
-    """aiohttp and asyncio with no SSE client: ``readany()`` on the body and the data lines
-    found in it, as :func:`run_raw` does; the floor of an aiohttp-based client."""
-    import asyncio
-
-    import aiohttp
-
-    pattern = re.compile(rb"data: (\d+) (\d+)\n")
-
-    async def main() -> None:
-        timeout = aiohttp.ClientTimeout(total=None, sock_connect=60.0)
-        async with (
-            aiohttp.ClientSession(timeout=timeout) as session,
-            session.get(url, headers={"Accept": "text/event-stream"}) as response,
-        ):
-            buffer = b""
-            while True:
-                chunk = await response.content.readany()
-                if not chunk:
-                    return
-                buffer, done = _emit_found(pattern, buffer + chunk, time.time_ns(), events)
-                if done:
-                    return
-
-    asyncio.run(main())
-
-
 def run_sync(url: str, events: int) -> None:
     from ld_eventsource import SSEClient
 
-    client = SSEClient(url)
-    try:
+    with SSEClient(url) as client:
         for event in client.events:
             if _on_event(event.data, events - 1):
                 return
-    finally:
-        client.close()
 
 
-def run_async(url: str, events: int) -> None:
-    import asyncio
-
+async def run_async(url: str, events: int) -> None:
     from ld_eventsource import AsyncSSEClient
 
-    async def main() -> None:
-        client = AsyncSSEClient(url)
-        try:
-            async for event in client.events:
-                if _on_event(event.data, events - 1):
-                    return
-        finally:
-            await client.close()
+    async with AsyncSSEClient(url) as client:
+        async for event in client.events:
+            if _on_event(event.data, events - 1):
+                return
 
-    asyncio.run(main())
+
+READERS: dict[str, Callable[[str, int], Any]] = {
+    "raw": run_raw,
+    "raw-aiohttp": run_raw_aiohttp,
+    "ours-sync": run_sync,
+    "ours-async": run_async,
+    "ref-sync": run_sync,
+    "ref-async": run_async,
+}
 
 
 def client_main(client: str, url: str, events: int) -> int:
     try:
         emit({"meta": _meta(client)})
-        if client == "raw":
-            run_raw(url, events)
-        elif client == "raw-aiohttp":
-            run_raw_aiohttp(url, events)
-        elif client in ("ours-sync", "ref-sync"):
-            run_sync(url, events)
-        else:
-            run_async(url, events)
+        if asyncio.iscoroutine(done := READERS[client](url, events)):
+            asyncio.run(done)
     except Exception as e:  # reported to the driver, which shows it in the table
         emit({"error": f"{type(e).__name__}: {e}"})
         return 1
@@ -228,9 +181,7 @@ class Run:
             return None
         values = sorted(self.latencies_ms)
         p99 = (
-            statistics.quantiles(values, n=100, method="inclusive")[98]
-            if len(values) > 1
-            else values[0]
+            statistics.quantiles(values, n=100, method="inclusive")[98] if values[1:] else values[0]
         )
         return {"p50": statistics.median(values), "p99": p99, "max": values[-1]}
 
@@ -244,21 +195,14 @@ class Run:
         return {**data, "stats_ms": self.stats(), "latencies_ms": latencies}
 
 
-def _cpu_times() -> tuple[int, int] | None:
-    """(busy, total) jiffies of the whole machine from /proc/stat, or None off Linux."""
+def _cpu_times() -> tuple[int, int]:
+    """(busy, total) jiffies of the whole machine from /proc/stat ((0, 0) off Linux)."""
     try:
         with open("/proc/stat") as f:
             fields = [int(x) for x in f.readline().split()[1:]]
     except (OSError, ValueError):
-        return None
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
-    return sum(fields) - idle, sum(fields)
-
-
-def _busy(before: tuple[int, int] | None, after: tuple[int, int] | None) -> float | None:
-    if before is None or after is None or after[1] <= before[1]:
-        return None
-    return (after[0] - before[0]) / (after[1] - before[1])
+        return 0, 0
+    return sum(fields) - sum(fields[3:5]), sum(fields)  # less idle and iowait
 
 
 def measure(
@@ -287,7 +231,9 @@ def measure(
         run.timed_out = True
     code = worker.stop(kill=run.timed_out)
     run.seconds = time.monotonic() - started
-    run.cpu_busy = _busy(cpu_before, _cpu_times())
+    after = _cpu_times()
+    if after[1] > cpu_before[1] > 0:
+        run.cpu_busy = (after[0] - cpu_before[0]) / (after[1] - cpu_before[1])
     run.received = len(seen)
     if code and not run.timed_out and run.error is None:
         run.error = f"client {worker.failure()}"

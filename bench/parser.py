@@ -1,21 +1,13 @@
 """
 Throughput of the sans-I/O SSE parser, against the parser of launchdarkly-eventsource 1.7.4.
 
-Usage::
-
     python bench/parser.py                # full run, median of 5, prints a table
     python bench/parser.py --quick        # smaller inputs, 1 repeat: a smoke run
-    python bench/parser.py --json out.json
 
-Each (implementation, input) pair runs in its own subprocess (``bench/_harness.py``): ours
-under the project's ``.venv``, the reference under ``bench/.venvs/ref-1.7.4``. A worker is
-this same script run with ``--impl ours`` or ``--impl ref``; it reports once its input is
-ready, then once per timed run. A run that takes longer than ``--budget`` seconds is reported
-as "> budget" and the worker is killed.
-
-Every run's output is checked (event count, total data length, crc32 of the ids and data,
-and no other items), so a wrong parser shows FAIL rather than a time. The garbage collector
-is off while a run is timed (as in :mod:`timeit`) unless ``--keep-gc`` is given.
+Each (implementation, input) runs in a worker of its own (this script with ``--impl``, under
+its interpreter) that builds the input, then reports each timed run (garbage collector off, as
+in :mod:`timeit`, unless ``--keep-gc``); a run over ``--budget`` seconds is a lower bound.
+Every run is checked (event count, data length, crc32 of ids and data, no other items).
 """
 
 from __future__ import annotations
@@ -108,18 +100,13 @@ class _Summer:
 @dataclass(frozen=True)
 class Case:
     key: str
-    label: str
     chunks: list[bytes]
     size: int
     expect: Digest
 
 
-def _split(data: bytes, size: int) -> list[bytes]:
-    return [data[i : i + size] for i in range(0, len(data), size)]
-
-
-def _small(scale: Scale, crlf: bool) -> tuple[bytes, Digest]:
-    events, data = gen_small(scale.small_events, "\r\n" if crlf else "\n")
+def _small(scale: Scale, eol: str) -> tuple[bytes, Digest]:
+    events, data = gen_small(scale.small_events, eol)
     summer = _Summer()
     for i, value in enumerate(data):
         summer.add(str(i), value)
@@ -145,41 +132,35 @@ def _many_lines(scale: Scale, per_event: int) -> tuple[bytes, Digest]:
     return "".join(parts).encode(), summer.digest()
 
 
+# Each input: how it is built, and the size of the pieces it is fed in (0: all at once).
+INPUTS: dict[str, tuple[Callable[[Scale], tuple[bytes, Digest]], int]] = {
+    "small": (lambda scale: _small(scale, "\n"), CHUNK),
+    "line-whole": (_long_line, 0),
+    "line-1k": (_long_line, SMALL_CHUNK),
+    "many-lines": (lambda scale: _many_lines(scale, scale.many_lines), CHUNK),
+    "grouped-lines": (lambda scale: _many_lines(scale, GROUP_LINES), CHUNK),
+    "small-crlf": (lambda scale: _small(scale, "\r\n"), CHUNK),
+}
+CASE_KEYS = tuple(INPUTS)
+
+
 def labels(scale: Scale) -> dict[str, str]:
     mib = f"{scale.line_bytes // (1024 * 1024)}MiB"
-    lines = f"{scale.many_lines // 1000}k"
     return {
         "small": "small",
         "line-whole": f"{mib}-line whole",
         "line-1k": f"{mib}-line 1KiB",
-        "many-lines": f"{lines}-lines",
+        "many-lines": f"{scale.many_lines // 1000}k-lines",
         "grouped-lines": f"{scale.groups}x{GROUP_LINES}-lines",
         "small-crlf": "small-crlf",
     }
 
 
-CASE_KEYS = ("small", "line-whole", "line-1k", "many-lines", "grouped-lines", "small-crlf")
-
-
 def build_case(key: str, scale: Scale) -> Case:
-    if key in ("small", "small-crlf"):
-        data, expect = _small(scale, crlf=key == "small-crlf")
-        chunks = _split(data, CHUNK)
-    elif key == "line-whole":
-        data, expect = _long_line(scale)
-        chunks = [data]
-    elif key == "line-1k":
-        data, expect = _long_line(scale)
-        chunks = _split(data, SMALL_CHUNK)
-    elif key == "many-lines":
-        data, expect = _many_lines(scale, per_event=scale.many_lines)
-        chunks = _split(data, CHUNK)
-    elif key == "grouped-lines":
-        data, expect = _many_lines(scale, per_event=GROUP_LINES)
-        chunks = _split(data, CHUNK)
-    else:
-        raise ValueError(f"unknown input {key!r}")
-    return Case(key, labels(scale)[key], chunks, len(data), expect)
+    build, size = INPUTS[key]
+    data, expect = build(scale)
+    chunks = [data[i : i + size] for i in range(0, len(data), size)] if size else [data]
+    return Case(key, chunks, len(data), expect)
 
 
 # --- worker: one implementation, timed runs, JSON lines on stdout ---------------------------
@@ -209,10 +190,9 @@ def load_impl(impl: str) -> tuple[Runner, type[Any], dict[str, str]]:
         runner: Runner = run_ours
     else:
         from ld_eventsource.actions import Event
-        from ld_eventsource.reader import (  # type: ignore[import-not-found]
-            _BufferedLineReader,
-            _SSEReader,
-        )
+
+        # The reference's private reader (this project's ld_eventsource.reader has none).
+        from ld_eventsource.reader import _BufferedLineReader, _SSEReader  # type: ignore[attr-defined]
 
         def run_ref(chunks: list[bytes]) -> list[Any]:
             lines = _BufferedLineReader.lines_from(chunks)
@@ -277,102 +257,76 @@ class Result:
     mismatch: dict[str, Any] | None = None
     meta: dict[str, Any] = field(default_factory=dict)
 
-    @property
-    def seconds(self) -> float | None:
-        """Median of the runs, or None if no run completed or a run timed out."""
-        if self.timed_out or self.error or not self.runs:
+    def time(self, budget: float) -> tuple[float, bool] | None:
+        """(seconds, whether only a lower bound: a run went over the budget), or None."""
+        if not self.ok or (not self.runs and not self.timed_out):
             return None
-        return statistics.median(self.runs)
+        return (budget, True) if self.timed_out else (statistics.median(self.runs), False)
 
     def to_json(self) -> dict[str, Any]:
         data = {k: v for k, v in asdict(self).items() if k not in ("impl", "case", "meta")}
-        return {"seconds": self.seconds, **data}
+        usable = self.runs and not (self.timed_out or self.error)
+        return {"seconds": statistics.median(self.runs) if usable else None, **data}
 
 
 def measure(impl: str, key: str, args: argparse.Namespace) -> Result:
     python, env = interpreter(REF if impl == "ref" else None)
     cmd = [python, str(SCRIPT), "--impl", impl, "--case", key, "--repeat", str(args.repeat)]
-    if args.quick:
-        cmd.append("--quick")
-    if args.keep_gc:
-        cmd.append("--keep-gc")
+    cmd += ["--quick"] * args.quick + ["--keep-gc"] * args.keep_gc
     result = Result(impl, key)
     worker = Worker(cmd, env)
     try:
         message = worker.next(READY_TIMEOUT)
-        if message is None:
+        result.meta = message or {}
+        for index in range(args.repeat if message else 0):
+            message = worker.next(args.budget)
+            if message is None:
+                result.error = f"worker exited during run {index + 1}"
+                break
+            result.runs.append(message["seconds"])
+            progress(
+                f"  {impl:4} {key:14} run {index + 1}/{args.repeat}: {message['seconds']:.3f} s"
+            )
+            if not message["ok"]:
+                result.ok = False
+                result.mismatch = {"got": message["got"], "expect": message["expect"]}
+                break
+        if not result.meta:
             result.error = "worker exited before its input was ready"
-        else:
-            result.meta = message
-            for index in range(args.repeat):
-                message = worker.next(args.budget)
-                if message is None:
-                    result.error = f"worker exited during run {index + 1}"
-                    break
-                result.runs.append(message["seconds"])
-                progress(
-                    f"  {impl:4} {key:14} run {index + 1}/{args.repeat}: {message['seconds']:.3f} s"
-                )
-                if not message["ok"]:
-                    result.ok = False
-                    result.mismatch = {"got": message["got"], "expect": message["expect"]}
-                    break
     except TimeoutError:
         result.timed_out = True
         progress(f"  {impl:4} {key:14} run exceeded {args.budget:g} s: stopped")
-    finally:
-        code = worker.stop(kill=result.timed_out)
-    if code and not result.timed_out and result.error is None and result.ok:
-        result.error = f"worker {worker.failure()}"
-    if result.error:
-        result.ok = False
+    if worker.stop(kill=result.timed_out) and not result.timed_out and result.ok:
+        result.error = result.error or f"worker {worker.failure()}"
+    result.ok = result.ok and result.error is None
     return result
 
 
-class Cells(NamedTuple):
-    events_per_s: str
-    mb_per_s: str
-    seconds: str
-
-
-def cells(result: Result, events: int, size: int, budget: float) -> Cells:
-    if not result.ok:
-        return Cells("FAIL", "FAIL", "error" if result.error else "wrong")
-    if result.timed_out:
-        return Cells(f"<{fmt_rate(events / budget)}", f"<{size / budget / 1e6:.1f}", f">{budget:g}")
-    seconds = result.seconds
-    assert seconds is not None
-    return Cells(fmt_rate(events / seconds), f"{size / seconds / 1e6:.1f}", f"{seconds:.4f}")
-
-
-def time_bound(result: Result, budget: float) -> tuple[float, bool] | None:
-    """(seconds, is a lower bound) of a result, or None if it has no usable time."""
-    if not result.ok:
-        return None
-    if result.timed_out:
-        return budget, True
-    seconds = result.seconds
-    return None if seconds is None else (seconds, False)
+def cells(result: Result, events: int, size: int, budget: float) -> list[str]:
+    """events/s, MB/s and seconds of a result ("<" and ">": bounds of a run over budget)."""
+    seconds = result.time(budget)
+    if seconds is None:
+        return ["FAIL", "FAIL", "error" if result.error else "wrong"]
+    value, bound = seconds
+    rate, mbps = fmt_rate(events / value), f"{size / value / 1e6:.1f}"
+    return [f"<{rate}", f"<{mbps}", f">{budget:g}"] if bound else [rate, mbps, f"{value:.4f}"]
 
 
 def ratio(
     num: tuple[float, bool] | None, den: tuple[float, bool] | None
 ) -> tuple[float, str] | None:
-    """num/den as a value and a relation ("=", ">", "?") given possibly-bounded operands."""
+    """num/den as a value and a relation: "=", ">" or "<" (one is a bound), "?" (both are)."""
     if num is None or den is None:
         return None
-    (n, n_lower), (d, d_lower) = num, den
-    if d_lower:
-        return n / d, "?" if n_lower else "<"
-    return n / d, ">" if n_lower else "="
+    return num[0] / den[0], {(False, False): "=", (True, False): ">", (False, True): "<"}.get(
+        (num[1], den[1]), "?"
+    )
 
 
 def show_ratio(value: tuple[float, str] | None) -> str:
     if value is None:
         return "n/a"
-    number, relation = value
-    prefix = {"=": "", ">": "> ", "<": "< ", "?": "~ "}[relation]
-    return f"{prefix}{number:.2f}x"
+    return {"=": "", ">": "> ", "<": "< ", "?": "~ "}[value[1]] + f"{value[0]:.2f}x"
 
 
 def drive(args: argparse.Namespace) -> int:
@@ -386,61 +340,52 @@ def drive(args: argparse.Namespace) -> int:
         results[key][impl] = measure(impl, key, args)
 
     out = Report()
-    any_meta = {impl: r.meta for row in results.values() for impl, r in row.items() if r.meta}
+    metas = {impl: r.meta for row in results.values() for impl, r in row.items() if r.meta}
     out.line()
     out.line(
         f"SSE parser throughput: median of {args.repeat} run(s), "
         f"gc {'on' if args.keep_gc else 'off'} while timed, budget {args.budget:g} s per run"
     )
     for impl in ("ours", "ref"):
-        meta = any_meta.get(impl, {})
+        meta = metas.get(impl, {})
         version, python, module = (meta.get(k, "?") for k in ("version", "python", "module"))
         out.line(f"  {impl:4} {version:8} {python}  {module}")
     out.line()
     checks: list[Check] = []
     rows: list[list[str]] = []
     table: list[dict[str, Any]] = []
-    failed = False
     for key in keys:
         ours, ref = results[key]["ours"], results[key]["ref"]
-        size = int((ours.meta or ref.meta).get("bytes", 0))
-        case_events = _expected_events(key, scale)
-        o = cells(ours, case_events, size, args.budget)
-        r = cells(ref, case_events, size, args.budget)
-        speedup = ratio(time_bound(ref, args.budget), time_bound(ours, args.budget))
-        if not ours.ok:
-            verdict, passed = "FAIL (ours)", False
-        elif not ref.ok:
-            verdict, passed = "FAIL (ref)", False
-        elif speedup is not None and speedup[0] > 1 and speedup[1] in ("=", ">"):
-            verdict, passed = "OK", True
-        else:
-            verdict, passed = "MISS", False
-        failed = failed or not (ours.ok and ref.ok)
-        checks.append((f"ours faster than ref on {names[key]}", passed, ""))
-        row = [names[key], f"{size / 1e6:.1f}", str(case_events), *o, *r, show_ratio(speedup)]
-        rows.append([*row, verdict])
-        table.append(
-            {
-                "key": key,
-                "label": names[key],
-                "bytes": size,
-                "events": case_events,
-                "ours": ours.to_json(),
-                "ref": ref.to_json(),
-                "speedup": None
-                if speedup is None
-                else {"value": speedup[0], "relation": speedup[1]},
-            }
+        size, events = int((ours.meta or ref.meta).get("bytes", 0)), _expected_events(key, scale)
+        speedup = ratio(ref.time(args.budget), ours.time(args.budget))
+        passed = (
+            ours.ok and ref.ok and speedup is not None and speedup[0] > 1 and speedup[1] in "=>"
         )
+        verdict = (
+            "FAIL (ours)"
+            if not ours.ok
+            else "FAIL (ref)"
+            if not ref.ok
+            else "OK"
+            if passed
+            else "MISS"
+        )
+        checks.append((f"ours faster than ref on {names[key]}", passed, ""))
+        rows.append([
+            names[key], f"{size / 1e6:.1f}", str(events), *cells(ours, events, size, args.budget),
+            *cells(ref, events, size, args.budget), show_ratio(speedup), verdict,
+        ])  # fmt: skip
+        table.append({
+            "key": key, "label": names[key], "bytes": size, "events": events,
+            "ours": ours.to_json(), "ref": ref.to_json(),
+            "speedup": None if speedup is None else {"value": speedup[0], "relation": speedup[1]},
+        })  # fmt: skip
     header = ["input", "MB", "events", "ours ev/s", "ours MB/s", "ours s", "ref ev/s"]
-    header += ["ref MB/s", "ref s", "speed-up", "target"]
-    out.table(header, rows, {1, 2, 3, 4, 5, 6, 7, 8, 9})
+    out.table([*header, "ref MB/s", "ref s", "speed-up", "target"], rows, set(range(1, 10)))
     for key in keys:
         for result in results[key].values():
             if result.mismatch or result.error:
                 out.line(f"  {result.impl} {names[key]}: {result.error or result.mismatch}")
-
     out.line()
     derived: list[dict[str, Any]] = []
     pairs = [
@@ -448,48 +393,32 @@ def drive(args: argparse.Namespace) -> int:
         ("many-lines", "grouped-lines", f"{names['many-lines']} / {names['grouped-lines']}"),
     ]
     for impl in ("ours", "ref"):
-        for num_key, den_key, title in pairs:
-            if num_key not in results or den_key not in results:
-                continue
+        for num, den, title in (p for p in pairs if p[0] in results and p[1] in results):
             value = ratio(
-                time_bound(results[num_key][impl], args.budget),
-                time_bound(results[den_key][impl], args.budget),
+                results[num][impl].time(args.budget), results[den][impl].time(args.budget)
             )
             line = f"{impl:4} {title:32} {show_ratio(value):>9}"
             if impl == "ours":
-                passed = value is not None and value[1] in ("=", "<") and value[0] <= TARGET_RATIO
+                passed = value is not None and value[1] in "=<" and value[0] <= TARGET_RATIO
                 checks.append((f"ours {title} <= {TARGET_RATIO:g}x", passed, ""))
                 line += f"  (target <= {TARGET_RATIO:g}x)  {'OK' if passed else 'MISS'}"
             out.line(line)
-            derived.append(
-                {
-                    "impl": impl,
-                    "title": title,
-                    "value": None if value is None else value[0],
-                    "relation": None if value is None else value[1],
-                }
-            )
+            derived.append({
+                "impl": impl, "title": title, "value": None if value is None else value[0],
+                "relation": None if value is None else value[1],
+            })  # fmt: skip
     out.targets(checks)
-    report = {
-        "scale": scale.__dict__,
-        "repeat": args.repeat,
-        "budget_seconds": args.budget,
-        "gc_during_runs": args.keep_gc,
-        "implementations": any_meta,
-        "inputs": table,
-        "ratios": derived,
-        "targets": [{"name": name, "ok": passed} for name, passed, _ in checks],
-    }
-    out.save(args.json, report)
-    return 1 if failed else 0
+    out.save(args.json, {
+        "scale": scale.__dict__, "repeat": args.repeat, "budget_seconds": args.budget,
+        "gc_during_runs": args.keep_gc, "implementations": metas, "inputs": table,
+        "ratios": derived, "targets": [{"name": name, "ok": passed} for name, passed, _ in checks],
+    })  # fmt: skip
+    return 0 if all(r.ok for row in results.values() for r in row.values()) else 1
 
 
 def _expected_events(key: str, scale: Scale) -> int:
-    if key in ("small", "small-crlf"):
-        return scale.small_events
-    if key == "grouped-lines":
-        return scale.groups
-    return 1
+    many = {"small": scale.small_events, "small-crlf": scale.small_events}
+    return {**many, "grouped-lines": scale.groups}.get(key, 1)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,56 +1,19 @@
 """
 End-to-end throughput over loopback HTTP, side by side with every Python SSE client we know of.
 
-Usage::
-
     python bench/throughput.py                       # full run (about 4 minutes on 2 cores)
     python bench/throughput.py --scale 1             # the full event counts (~25 minutes)
     python bench/throughput.py --quick               # a smoke run: small inputs, 1 round
     python bench/throughput.py --clients ours-sync,ref-sync --workloads small --rounds 7
     python bench/throughput.py --json out.json --markdown out.md --plot out.png
 
-The load server (``bench/_server.py``, its own process, ``burst`` mode) pre-generates every
-response in full, framing included, and sends it as fast as the socket takes it. Workloads
-(``--workloads``):
-
-- ``small``: ``id:`` and one ~60-byte JSON ``data:`` line per event;
-- ``llm-tokens``: ``event: token`` and a short JSON delta (``{"delta":" the"}``);
-- ``multiline``: events of 20 ``data:`` lines of ~40 bytes;
-- ``large``: events of one 1 MiB ``data:`` line;
-- ``crlf``: ``small`` with CRLF line ends;
-
-each in three framings (``--framings``): ``chunk-per-event`` (HTTP chunked, one chunk per
-event, as a server that flushes each event sends), ``large-chunks`` (HTTP chunked, 64 KiB
-chunks cut anywhere), ``close-delimited`` (no length, the body ends at close).
-
-Clients (``--clients``), each in its own venv (created under ``bench/.venvs`` on first use) and a
-fresh subprocess per run: ours (``SSEClient(url).events``, ``AsyncSSEClient``) under the
-project's ``.venv``; ``launchdarkly-eventsource==1.7.4`` (the reference, same API), sync and
-async; ``httpx-sse`` sync and async; ``sseclient-py`` over urllib3; ``requests-sse``;
-``aiohttp-sse-client2``; and two baselines in plain Python: ``raw-socket`` (``recv_into`` until
-close, counting bytes: the I/O limit) and ``naive-floor`` (``bench/_tp_clients.py``: its own
-HTTP de-chunking and a split-on-blank-line parser building one tuple per event).
-
-A run is timed from the first event to the end of the stream, so connection set-up and
-imports are left out; events/s and MB/s count the events after the first (and the body bytes
-in proportion). CPU is user+sys of the client process over the same span, peak RSS the
-process's high-water mark. Every run counts the events and chains crc32 over their data; a
-wrong count or checksum is FAIL, an exception ERR, a run over ``--budget`` seconds TIMEOUT, and
-a (client, case) that fails once is not run again. Clients run round-robin, the order rotated
-each round and case, over ``--rounds`` rounds; the tables show medians, and the ratios are the
-medians of per-round ratios (each taken between runs of the same round).
-
-Events per run: the default run reads fewer events than the full counts (DEFAULT_COUNTS
-below: 20k small, 20k llm-tokens, 4k multiline, 10 large, 20k crlf) to keep ``make bench``
-near 10 minutes, and says so in its output; ``--scale F`` runs the full counts times F. A
-client whose first run of a case takes over ``--slow`` seconds runs that case only once.
-
-A separate check runs ours with 100k and with 1M ``small`` events (chunk-per-event) and
-compares peak RSS; another compares the raw socket's rate with the fastest client's, which
-must be 20 times lower for the server not to be part of the measure.
-
-Each run is ``bench/_tp_clients.py`` (kept to cheap imports, as it starts afresh every time)
-under the client's interpreter; ``bench/_tp_plot.py`` draws the chart in a venv of its own.
+The load server (``_server.py``, ``burst`` mode) sends every (workload, framing) case; each
+client (``CLIENTS``, each in its own venv) reads it in a fresh subprocess (``_tp_clients.py``),
+round-robin over ``--rounds`` rounds, the order rotated. A run is timed from the first event to
+the end of the stream, and checked (event count and crc32 of the data: FAIL, ERR, TIMEOUT).
+Then a peak-RSS check (100k against 1M events) and a headroom check (the raw socket must
+drain 20 times faster than the fastest client parses). docs/performance.md ("How throughput
+is measured") has the whole method.
 """
 
 from __future__ import annotations
@@ -269,26 +232,22 @@ def drive(args: argparse.Namespace) -> int:
         "--framings", ",".join(args.framings),
         "--extra", ",".join(f"small:{n}" for n in rss_counts) if rss_clients else "",
     )  # fmt: skip
-    progress(f"load server on 127.0.0.1:{server.port}, {len(server.cases)} cases")
-
     cells = {case: {name: Cell(name, case) for name in names} for case in cases}
     for case in cases:
         for name in names:
             if isinstance(found[name], str):
                 cells[case][name].fail("ERR", str(found[name]))
     versions_of: dict[str, dict[str, str]] = {}
-    rss_results: dict[str, dict[int, float]] = {}
+    rss: dict[str, dict[int, float]] = {}
     try:
         for round_index, case, name in schedule(args.rounds, cases, names):
-            cell = cells[case][name]
-            python = found[name]
+            cell, python = cells[case][name], found[name]
             if cell.status != "OK" or cell.slow or isinstance(python, str):
                 continue
             message = run_once(
                 CLIENTS[name], python, server, case, args.budget, name not in versions_of
             )
-            if "versions" in message:
-                versions_of[name] = message["versions"]
+            versions_of.setdefault(name, message.get("versions", {}))
             if message["status"] != "OK":
                 cell.fail(message["status"], str(message["reason"]))
                 shown = f"{message['status']}: {message['reason']}"
@@ -300,52 +259,61 @@ def drive(args: argparse.Namespace) -> int:
                 shown = f"{message['wall']:.3f} s"
             progress(f"round {round_index + 1}/{args.rounds} {case:28} {name:20} {shown}")
         for name in rss_clients:
-            python = found[name]
-            if isinstance(python, str):
-                continue
-            for count in rss_counts:
+            for count in rss_counts if not isinstance(found[name], str) else ():
                 case = f"small-{count}/chunk-per-event"
-                message = run_once(CLIENTS[name], python, server, case, args.budget * 4)
-                rss = message.get("maxrss_mb", 0)
-                progress(f"rss {name} {count} events: {rss:.1f} MB ({message['status']})")
+                message = run_once(CLIENTS[name], found[name], server, case, args.budget * 4)  # type: ignore[arg-type]
+                progress(
+                    f"rss {name} {count} events: {message.get('maxrss_mb', 0):.1f} MB ({message['status']})"
+                )
                 if message["status"] == "OK":
-                    rss_results.setdefault(name, {})[count] = rss
+                    rss.setdefault(name, {})[count] = message["maxrss_mb"]
     finally:
         server.stop()
     elapsed = time.monotonic() - started
-    return report(args, names, cases, cells, server, rss_results, rss_counts, elapsed, versions_of)
+    return report(args, names, cases, cells, server, rss, rss_counts, elapsed, versions_of)
 
 
 def case_rows(
     cells: dict[str, Cell], names: list[str], expect: dict[str, int]
-) -> tuple[list[list[str]], dict[str, dict[str, Any]]]:
+) -> tuple[list[list[str]], dict[str, Any]]:
     """The table of one case, and its entry of the JSON."""
     rows: list[list[str]] = []
-    data: dict[str, dict[str, Any]] = {}
+    data: dict[str, Any] = {}
     events = max(expect["events"] - 1, 1)
     body = expect["body_bytes"] * events / expect["events"]
-    ref_sync, ref_async, floor = (cells.get(n) for n in ("ref-sync", "ref-async", "naive-floor"))
     for name in names:
         cell = cells[name]
-        entry: dict[str, Any] = {"status": cell.status, "reason": cell.reason, "runs": []}
-        data[name] = entry
+        entry = data[name] = {"status": cell.status, "reason": cell.reason, "runs": []}
         if not cell.ok:
-            status = cell.status if cell.status != "OK" else "SKIP"
-            rows.append([name, status, "", "", "", "", "", "", "", cell.reason])
+            rows.append(
+                [name, cell.status if cell.status != "OK" else "SKIP", *[""] * 7, cell.reason]
+            )
             continue
-        wall = cell.median("wall")
-        ratios = {"ref_sync": ratio(cell, ref_sync), "ref_async": ratio(cell, ref_async)}
-        ratios["floor"] = ratio(cell, floor)
-        raw = name == "raw-socket"
+        wall, raw = cell.median("wall"), name == "raw-socket"
+        ratios = {
+            k: ratio(cell, cells.get(n))
+            for k, n in (
+                ("ref_sync", "ref-sync"),
+                ("ref_async", "ref-async"),
+                ("floor", "naive-floor"),
+            )
+        }
         mbps = (expect["response_bytes"] if raw else body) / wall / 1e6
-        runs = f"{len(cell.runs)} run{'s' if len(cell.runs) > 1 else ''}"
+        runs = f"{len(cell.runs)} run{'s' if len(cell.runs) > 1 else ''}" + (
+            " (slow: not repeated)" if cell.slow else ""
+        )
         rows.append(
             [
-                name, "-" if raw else fmt_rate(events / wall), f"{mbps:.1f}", f"{wall:.3f}",
-                f"{cell.median('cpu'):.3f}", f"{cell.median('rss'):.1f}",
-                *map(fmt_ratio, ratios.values()), runs + (" (slow: not repeated)" if cell.slow else ""),
+                name,
+                "-" if raw else fmt_rate(events / wall),
+                f"{mbps:.1f}",
+                f"{wall:.3f}",
+                f"{cell.median('cpu'):.3f}",
+                f"{cell.median('rss'):.1f}",
+                *map(fmt_ratio, ratios.values()),
+                runs,
             ]
-        )  # fmt: skip
+        )
         entry.update(
             wall=wall,
             cpu=cell.median("cpu"),
@@ -382,87 +350,90 @@ def headroom(
         rows.append(
             [case, f"{raw_mbps:.0f}", f"{best_mbps:.0f} ({best.client})", f"{factor:.0f}x", verdict]
         )
-    header = ["case", "raw MB/s", "fastest client MB/s", "raw / fastest", f">= {DRAIN_FACTOR:g}x"]
-    out.table(header, rows, {1, 2, 3})
+    out.table(
+        ["case", "raw MB/s", "fastest client MB/s", "raw / fastest", f">= {DRAIN_FACTOR:g}x"],
+        rows,
+        {1, 2, 3},
+    )
     return enough
 
 
 def summary_row(case: str, c: dict[str, Cell], peers: list[str]) -> tuple[list[str], list[Check]]:
     """One row of the summary table, and the targets of ``case``."""
     row, checks = [case], []
-    for ours, ref in PAIRS:
-        if ours not in c:
-            row.append("")
-            continue
-        value = ratio(c[ours], c.get(ref))
-        row.append(fmt_ratio(value) if c[ours].ok else c[ours].status)
-        if ref in c:
+    for ours, ref in PAIRS:  # against the reference of the same mode
+        value = ratio(c.get(ours), c.get(ref))
+        row.append("" if ours not in c else fmt_ratio(value) if c[ours].ok else c[ours].status)
+        if ours in c and ref in c:
             passed = value is not None and value <= REF_LIMIT
             if c[ours].ok and not c[ref].ok:
                 passed, value = True, None  # the reference fails: we are faster
             detail = fmt_ratio(value) if value is not None else f"{ref} {c[ref].status}"
             checks.append((f"{ours} <= {REF_LIMIT}x {ref} on {case}", passed, detail))
-    for ours in OURS:
-        if ours not in c:
-            row.append("")
-            continue
-        value = ratio(c[ours], c.get("naive-floor"))
-        row.append(fmt_ratio(value))
-        if case.partition("/")[0] in FLOOR_WORKLOADS and "naive-floor" in c:
+    for ours in OURS:  # against the naive floor
+        value = ratio(c.get(ours), c.get("naive-floor"))
+        row.append(fmt_ratio(value) if ours in c else "")
+        if ours in c and "naive-floor" in c and case.partition("/")[0] in FLOOR_WORKLOADS:
             passed = value is not None and value <= FLOOR_LIMIT
             checks.append(
                 (f"{ours} within {FLOOR_LIMIT}x of naive-floor on {case}", passed, fmt_ratio(value))
             )
-    for ours in OURS:
+    for ours in OURS:  # against the closest peer
         if ours not in c:
             row.append("")
             continue
-        beaten_by = []
-        best: tuple[float, str] | None = None
-        for peer in (p for p in peers if p in c and c[p].ok):
-            value = ratio(c[ours], c[peer])
-            if value is None or value >= 1:
-                beaten_by.append(peer)
-            if value is not None and (best is None or value > best[0]):
-                best = (value, peer)
+        ran = [(ratio(c[ours], c[p]), p) for p in peers if p in c and c[p].ok]
+        beaten_by = [p for value, p in ran if value is None or value >= 1]
+        best = max(((v, p) for v, p in ran if v is not None), default=None)
         if not c[ours].ok:
             beaten_by = ["(ours failed)"]
-        elif best is None and not beaten_by:
+        elif not ran:
             row.append("no peer ran")
             continue
         row.append("n/a" if best is None else f"{best[0]:.2f}x {best[1]}")
         detail = "" if not beaten_by else "not faster than " + ", ".join(beaten_by)
         checks.append((f"{ours} faster than every peer on {case}", not beaten_by, detail))
-    for ours, ref in PAIRS:
-        row.append(fmt_ratio(ratio(c.get(ours), c.get(ref), "cpu")))
+    row += [fmt_ratio(ratio(c.get(ours), c.get(ref), "cpu")) for ours, ref in PAIRS]
     return row, checks
 
 
+HEADER = [
+    "client",
+    "events/s",
+    "MB/s",
+    "wall s",
+    "CPU s",
+    "RSS MB",
+    "x ref-sync",
+    "x ref-async",
+    "x floor",
+    "note",
+]
+SUMMARY = [
+    "case", "sync vs ref", "async vs ref", "sync vs floor", "async vs floor",
+    "sync: closest peer", "async: closest peer", "sync vs ref, CPU", "async vs ref, CPU",
+]  # fmt: skip
+
+
 def report(
-    args: argparse.Namespace,
-    names: list[str],
-    cases: list[str],
-    cells: dict[str, dict[str, Cell]],
-    server: LoadServer,
-    rss_results: dict[str, dict[int, float]],
-    rss_counts: tuple[int, int],
-    elapsed: float,
-    versions_of: dict[str, dict[str, str]],
-) -> int:
+    args: argparse.Namespace, names: list[str], cases: list[str], cells: dict[str, dict[str, Cell]],
+    server: LoadServer, rss: dict[str, dict[int, float]], rss_counts: tuple[int, int],
+    elapsed: float, versions_of: dict[str, dict[str, str]],
+) -> int:  # fmt: skip
     out = Report(markdown=True)
     info = machine()
     command = ["python", "bench/throughput.py", *sys.argv[1:]]
-    out.line(md=False)
-    out.line(
-        f"## SSE client throughput over loopback HTTP ({'quick' if args.quick else 'full'} run)"
-    )
-    out.line()
     scaled = (
         "event counts scaled down from the full counts to keep `make bench` near 10 minutes "
         "(`--scale 1` runs the full counts), "
         if args.scale is None
         else f"{args.scale:g} times the full event counts, "
     )
+    out.line(md=False)
+    out.line(
+        f"## SSE client throughput over loopback HTTP ({'quick' if args.quick else 'full'} run)"
+    )
+    out.line()
     out.line(
         f"Command: `{' '.join(command)}`; {args.rounds} round(s), {scaled}budget "
         f"{args.budget:g} s per run (a client whose first run of a case takes over "
@@ -478,20 +449,17 @@ def report(
         or ("stdlib only" if name in versions_of or CLIENTS[name].kind == "baseline" else "?")
         for name in names
     }
-    rows = [[n, CLIENTS[n].mode, versions[n], CLIENTS[n].note] for n in names]
-    out.table(["client", "mode", "versions", "how it reads"], rows)
+    out.table(
+        ["client", "mode", "versions", "how it reads"],
+        [[n, CLIENTS[n].mode, versions[n], CLIENTS[n].note] for n in names],
+    )
     out.line(
         "Timed from the first event to the end of the stream; medians over rounds; ratios are "
         "medians of per-round wall-time ratios (below 1: faster). CPU: user+sys of the client "
         "process over the same span; RSS: the client process's peak."
     )
     out.line()
-
     all_data: dict[str, Any] = {}
-    header = [
-        "client", "events/s", "MB/s", "wall s", "CPU s", "RSS MB",
-        "x ref-sync", "x ref-async", "x floor", "note",
-    ]  # fmt: skip
     for case in cases:
         expect = server.cases[case]
         out.line(
@@ -500,7 +468,7 @@ def report(
         )
         out.line()
         rows, data = case_rows(cells[case], names, expect)
-        out.table(header, rows, {1, 2, 3, 4, 5, 6, 7, 8})
+        out.table(HEADER, rows, set(range(1, 9)))
         all_data[case] = {"expect": expect, "clients": data}
     enough = headroom(out, cases, cells, server)
 
@@ -520,48 +488,33 @@ def report(
         "machine disturbs less."
     )
     out.line()
-    out.table(
-        [
-            "case", "sync vs ref", "async vs ref", "sync vs floor", "async vs floor",
-            "sync: closest peer", "async: closest peer", "sync vs ref, CPU", "async vs ref, CPU",
-        ],
-        summary,
-        {1, 2, 3, 4, 7, 8},
-    )  # fmt: skip
+    out.table(SUMMARY, summary, {1, 2, 3, 4, 7, 8})
     low, high = rss_counts
-    for name, counts in rss_results.items():
-        if low in counts and high in counts:
-            delta = counts[high] - counts[low]
-            checks.append(
-                (
-                    f"{name} peak RSS flat: {high} vs {low} small events within {RSS_LIMIT_MB:g} MB",
-                    abs(delta) <= RSS_LIMIT_MB,
-                    f"{counts[low]:.1f} MB -> {counts[high]:.1f} MB ({delta:+.1f} MB)",
-                )
-            )
+    for name, by_count in rss.items():
+        if low in by_count and high in by_count:
+            delta = by_count[high] - by_count[low]
+            checks.append((
+                f"{name} peak RSS flat: {high} vs {low} small events within {RSS_LIMIT_MB:g} MB",
+                abs(delta) <= RSS_LIMIT_MB,
+                f"{by_count[low]:.1f} MB -> {by_count[high]:.1f} MB ({delta:+.1f} MB)",
+            ))  # fmt: skip
     if enough is not None:
         name = f"load server drains >= {DRAIN_FACTOR:g}x faster than any client parses"
         checks.append((name, enough, "see the headroom table"))
     out.targets(checks)
-
     report_data = {
-        "command": command,
-        "machine": info,
-        "rounds": args.rounds,
-        "scale": args.scale,
+        "command": command, "machine": info, "rounds": args.rounds, "scale": args.scale,
         "counts": {case.split("/")[0]: server.cases[case]["events"] for case in cases},
-        "budget": args.budget,
-        "elapsed_s": elapsed,
-        "versions": versions,
-        "cases": all_data,
-        "rss": {name: {str(k): v for k, v in c.items()} for name, c in rss_results.items()},
+        "budget": args.budget, "elapsed_s": elapsed, "versions": versions, "cases": all_data,
+        "rss": {name: {str(k): v for k, v in c.items()} for name, c in rss.items()},
         "targets": [{"name": n, "ok": p, "detail": d} for n, p, d in checks],
-    }
+    }  # fmt: skip
     out.save(args.json, report_data, args.markdown)
     if args.plot:
         plot(report_data, args.plot)
-    failed = any(not cells[case][n].ok for case in cases for n in OURS if n in cells[case])
-    return 1 if failed else 0
+    return (
+        1 if any(not cells[case][n].ok for case in cases for n in OURS if n in cells[case]) else 0
+    )
 
 
 def plot(report_data: dict[str, Any], path: str) -> None:

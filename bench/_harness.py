@@ -30,7 +30,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -43,6 +43,7 @@ __all__ = [
     "REF",
     "SSE2",
     "Check",
+    "Outcome",
     "LoadServer",
     "Report",
     "Venv",
@@ -234,12 +235,6 @@ class Worker:
         self._ended = message is None
         return message
 
-    def messages(self, timeout: float) -> Iterator[dict[str, Any]]:
-        """Every message until the worker ends; TimeoutError past ``timeout`` seconds in all."""
-        deadline = time.monotonic() + timeout
-        while (message := self.next(deadline - time.monotonic())) is not None:
-            yield message
-
     def stop(self, kill: bool = False, grace: float = 30.0) -> int:
         """Ends the worker (at once if ``kill``, else after ``grace`` s); its exit status."""
         if self.proc.stdin is not None:
@@ -265,21 +260,45 @@ class Worker:
         return f"exit {self.proc.returncode}: {tail}"
 
 
+@dataclass
+class Outcome:
+    """What a worker run produced: its messages, and what went wrong (None if nothing did)."""
+
+    messages: list[dict[str, Any]]
+    error: str | None = None
+    timed_out: bool = False
+
+
 def collect(
-    cmd: Sequence[str], env: dict[str, str] | None, timeout: float
-) -> tuple[list[dict[str, Any]], str | None]:
+    cmd: Sequence[str],
+    env: dict[str, str] | None,
+    timeout: float,
+    *,
+    first: float | None = None,
+    each: float | None = None,
+    seen: Callable[[dict[str, Any]], object] = lambda message: None,
+) -> Outcome:
     """
-    Runs a worker to its end: its messages, and what went wrong (None if nothing did): it
-    took over ``timeout`` seconds (it is killed), or it exited with a failure status.
+    Runs a worker to its end, ``seen`` called on each message as it comes. It is killed
+    (``timed_out``) past ``timeout`` seconds in all, ``first`` seconds before its first message
+    or ``each`` seconds between two; ``error`` says why it failed (that, or its exit status).
     """
     worker = Worker(cmd, env)
-    messages: list[dict[str, Any]] = []
+    out = Outcome([])
+    deadline = time.monotonic() + timeout
     try:
-        messages.extend(worker.messages(timeout))
+        while True:
+            wait = (first if not out.messages else each) or timeout
+            message = worker.next(min(wait, deadline - time.monotonic()))
+            if message is None:
+                break
+            out.messages.append(message)
+            seen(message)
     except TimeoutError:
-        worker.stop(kill=True)
-        return messages, f"over {timeout:g} s"
-    return messages, worker.failure() if worker.stop() else None
+        out.timed_out, out.error = True, f"over {timeout:g} s"
+    if worker.stop(kill=out.timed_out) and not out.timed_out:
+        out.error = worker.failure()
+    return out
 
 
 class LoadServer(Worker):

@@ -13,6 +13,7 @@ interpreter start-up is left out.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -55,7 +56,7 @@ def measure(python: str, env: dict[str, str], args: list[str]) -> tuple[float, i
     first = last = 0.0
     total = 0
     while True:
-        chunk = proc.stdout.read1(1 << 20)
+        chunk = os.read(proc.stdout.fileno(), 1 << 20)
         if not chunk:
             break
         last = time.perf_counter()

@@ -289,11 +289,11 @@ def measure(impl: str, n: int, args: argparse.Namespace) -> Result:
     try:
         cmd = [python, str(SCRIPT), "--impl", impl, "--n", str(n), "--budget", str(args.budget)]
         cmd += ["--ports", ",".join(map(str, server.ports)), "--framing", args.framing]
-        messages, error = collect(cmd, env, args.budget + 90)
-        if error or not messages:
-            result.error = f"client {error or 'reported nothing'}"
+        run = collect(cmd, env, args.budget + 90)
+        if run.error or not run.messages:
+            result.error = f"client {run.error or 'reported nothing'}"
         else:
-            result.data = messages[-1]
+            result.data = run.messages[-1]
     finally:
         server.stop()
         result.server = server.stats

@@ -33,8 +33,8 @@ from _harness import (
     Check,
     LoadServer,
     Report,
-    Worker,
     arguments,
+    collect,
     interpreter,
     progress,
     schedule,
@@ -214,29 +214,23 @@ def measure(
 ) -> Run:
     run = Run(client, framing, expected=args.events - args.warmup)
     cmd = [python[0], str(SCRIPT), "--client", client, "--url", url, "--events", str(args.events)]
-    started = time.monotonic()
-    cpu_before = _cpu_times()
-    worker = Worker(cmd, python[1])
+    started, cpu_before = time.monotonic(), _cpu_times()
     seen: set[int] = set()
-    try:
-        for message in worker.messages(args.events * args.interval_ms / 1000 + args.grace):
-            if "meta" in message:
-                run.meta = message["meta"]
-            elif "error" in message:
-                run.error = message["error"]
-            elif "seq" in message and message["seq"] >= args.warmup and message["seq"] not in seen:
-                seen.add(message["seq"])
-                run.latencies_ms.append(message["ns"] / 1e6)
-    except TimeoutError:
-        run.timed_out = True
-    code = worker.stop(kill=run.timed_out)
-    run.seconds = time.monotonic() - started
-    after = _cpu_times()
+
+    def on(message: dict[str, Any]) -> None:
+        run.meta = message.get("meta", run.meta)
+        run.error = message.get("error", run.error)
+        if message.get("seq", -1) >= args.warmup and message["seq"] not in seen:
+            seen.add(message["seq"])
+            run.latencies_ms.append(message["ns"] / 1e6)
+
+    outcome = collect(cmd, python[1], args.events * args.interval_ms / 1000 + args.grace, seen=on)
+    run.seconds, after = time.monotonic() - started, _cpu_times()
     if after[1] > cpu_before[1] > 0:
         run.cpu_busy = (after[0] - cpu_before[0]) / (after[1] - cpu_before[1])
-    run.received = len(seen)
-    if code and not run.timed_out and run.error is None:
-        run.error = f"client {worker.failure()}"
+    run.received, run.timed_out = len(seen), outcome.timed_out
+    if outcome.error and not run.timed_out and run.error is None:
+        run.error = f"client {outcome.error}"
     return run
 
 

@@ -27,8 +27,8 @@ from _harness import (
     REF,
     Check,
     Report,
-    Worker,
     arguments,
+    collect,
     fmt_rate,
     interpreter,
     progress,
@@ -274,30 +274,30 @@ def measure(impl: str, key: str, args: argparse.Namespace) -> Result:
     cmd = [python, str(SCRIPT), "--impl", impl, "--case", key, "--repeat", str(args.repeat)]
     cmd += ["--quick"] * args.quick + ["--keep-gc"] * args.keep_gc
     result = Result(impl, key)
-    worker = Worker(cmd, env)
-    try:
-        message = worker.next(READY_TIMEOUT)
-        result.meta = message or {}
-        for index in range(args.repeat if message else 0):
-            message = worker.next(args.budget)
-            if message is None:
-                result.error = f"worker exited during run {index + 1}"
-                break
+
+    def seen(message: dict[str, Any]) -> None:
+        if "seconds" not in message:
+            result.meta = message  # the input is ready
+        elif result.ok:  # up to the first wrong output
             result.runs.append(message["seconds"])
             progress(
-                f"  {impl:4} {key:14} run {index + 1}/{args.repeat}: {message['seconds']:.3f} s"
+                f"  {impl:4} {key:14} run {len(result.runs)}/{args.repeat}: {message['seconds']:.3f} s"
             )
             if not message["ok"]:
                 result.ok = False
                 result.mismatch = {"got": message["got"], "expect": message["expect"]}
-                break
-        if not result.meta:
-            result.error = "worker exited before its input was ready"
-    except TimeoutError:
-        result.timed_out = True
+
+    total = READY_TIMEOUT + args.repeat * args.budget
+    run = collect(cmd, env, total, first=READY_TIMEOUT, each=args.budget, seen=seen)
+    result.timed_out = run.timed_out
+    if run.timed_out:
         progress(f"  {impl:4} {key:14} run exceeded {args.budget:g} s: stopped")
-    if worker.stop(kill=result.timed_out) and not result.timed_out and result.ok:
-        result.error = result.error or f"worker {worker.failure()}"
+    elif not result.meta:
+        result.error = "worker exited before its input was ready"
+    elif result.ok and len(result.runs) < args.repeat:
+        result.error = f"worker exited during run {len(result.runs) + 1}"
+    elif result.ok and run.error:
+        result.error = f"worker {run.error}"
     result.ok = result.ok and result.error is None
     return result
 

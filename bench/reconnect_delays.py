@@ -13,15 +13,16 @@ import argparse
 import sys
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from _worker import SRC_DIR
+
+sys.path.insert(0, str(SRC_DIR))
 
 from ld_eventsource import SSEClient
 from ld_eventsource.actions import Start
 from ld_eventsource.config import ErrorStrategy, RetryDelayStrategy
-from tests.sse_server import Conn, SSEServer
+from ld_eventsource.testing import Conn, SSEServer
 
 CONFIGS: dict[str, dict[str, Any]] = {
     "default": {"error_strategy": ErrorStrategy.always_continue()},

@@ -161,7 +161,7 @@ class Cell:
         return self.status == "OK" and bool(self.runs)
 
     def median(self, attr: str) -> float:
-        return statistics.median(getattr(run, attr) for run in self.runs)
+        return statistics.median(float(getattr(run, attr)) for run in self.runs)
 
     def fail(self, status: str, reason: str) -> None:
         reason = " ".join(reason.split())
@@ -189,11 +189,10 @@ def run_once(
         python[0], str(CLIENTS_SCRIPT), client.name, server.url(case), str(expect["events"]),
         client.kind, ",".join(client.preload), ",".join(client.dists) if with_versions else "",
     ]  # fmt: skip
-    messages, error = collect(cmd, python[1], budget)
-    if not messages:
-        timed_out = error is not None and error.startswith("over")
-        return {"status": "TIMEOUT" if timed_out else "ERR", "reason": error or "no result"}
-    message = messages[-1]
+    run = collect(cmd, python[1], budget)
+    if not run.messages:
+        return {"status": "TIMEOUT" if run.timed_out else "ERR", "reason": run.error or "no result"}
+    message = run.messages[-1]
     if not message["ok"]:
         return {"status": "ERR", "reason": message["error"], **message}
     if client.name == "raw-socket":
@@ -528,7 +527,7 @@ def plot(report_data: dict[str, Any], path: str) -> None:
     data = Path(path).with_suffix(".plot.json")
     data.write_text(json.dumps(report_data))
     try:
-        _, error = collect([python, str(PLOTTER), str(data), path], env, 300)
+        error = collect([python, str(PLOTTER), str(data), path], env, 300).error
         progress(f"no chart: {error}" if error else f"wrote {path}")
     finally:
         data.unlink(missing_ok=True)

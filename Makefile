@@ -36,7 +36,7 @@ $(DOCS_STAMP): $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check $(PY_PATHS)
 	$(BIN)/ruff format --check $(PY_PATHS)
-	$(BIN)/mypy --strict src tests bench
+	$(BIN)/mypy --strict src tests bench contract-tests
 	$(BIN)/python scripts/unasync.py --check
 
 test: lint

@@ -1,23 +1,32 @@
 """
 What the two contract-test services share: the capabilities, the reading of a create request
 into client arguments, what an instance reports of its client's actions (:class:`Reporter`),
-and the routing of the service's URLs.
+an instance apart from its I/O (:class:`Instance`), and the answers to every request
+(:class:`Instances`, :func:`status`).
 
-``sync_service.py`` (SSEClient) and ``async_service.py`` (AsyncSSEClient) do only the I/O.
-The protocol is the one of the external SSE contract-test harness: the harness creates client
-instances with ``POST /`` and the service reports what each client sees by POSTing JSON to
+``sync_service.py`` (SSEClient, on the standard library's ``ThreadingHTTPServer``) and
+``async_service.py`` (AsyncSSEClient, on ``aiohttp.web``) do only the I/O. The protocol is the
+one of the external SSE contract-test harness: the harness creates client instances with
+``POST /`` and the service reports what each client sees by POSTing JSON to
 ``<callbackUrl>/<n>``, with ``n`` counting 1, 2, 3... per instance.
+
+Usage: ``python contract-tests/sync_service.py PORT`` (or ``async_service.py``; 0 picks a free
+port). The service listens on the loopback addresses and prints
+``Listening on http://localhost:PORT`` once ready; ``DELETE /`` (or SIGINT/SIGTERM) stops it.
 """
 
 from __future__ import annotations
 
+import argparse
+import itertools
 import json
 import logging
 import math
 import socket
 import threading
-from dataclasses import dataclass
-from typing import Any, Final, TypedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final, Generic, TypedDict, TypeVar
 
 from ld_eventsource.actions import Action, Comment, Event, Fault, Start
 from ld_eventsource.config.error_strategy import ErrorStrategy
@@ -30,7 +39,10 @@ __all__ = [
     "Callback",
     "ClientOptions",
     "ConnectOptions",
+    "Instance",
+    "Instances",
     "InvalidRequestError",
+    "Reply",
     "Reporter",
     "Step",
     "StreamParams",
@@ -46,7 +58,9 @@ __all__ = [
     "is_shutdown_request",
     "parse_command",
     "parse_stream_params",
+    "port_argument",
     "setup_logging",
+    "status",
 ]
 
 CAPABILITIES: Final = (
@@ -403,3 +417,126 @@ def setup_logging() -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+
+
+def port_argument(description: str) -> int:
+    """The command line of a service, ``PORT``; logging set up."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("port", type=int, help="the port to listen on (0: any free port)")
+    port: int = parser.parse_args().port
+    setup_logging()
+    return port
+
+
+# -- one instance, and the answers to every request, without the I/O ------------------------
+
+
+@dataclass(frozen=True)
+class Reply:
+    """An answer of the service: its status, its body, and headers besides the body's."""
+
+    status: int
+    body: bytes = b""
+    headers: Mapping[str, str] = field(default_factory=dict)
+    content_type: str = "text/plain"
+    charset: str | None = "utf-8"
+
+
+def _refusal(status: int, reason: object) -> Reply:
+    return Reply(status, f"{reason}\n".encode())
+
+
+def status(path: str) -> Reply:
+    """``GET <path>``: the capabilities at ``/``."""
+    if path.partition("?")[0] != "/":
+        return Reply(404)
+    return Reply(200, capabilities_body(), content_type="application/json", charset=None)
+
+
+ClientT = TypeVar("ClientT")
+
+
+class Instance(Generic[ClientT]):
+    """
+    One client instance apart from its I/O: its name, its parameters, its logger, its client
+    (of class ``ClientT``) and the :class:`Reporter` of what the client does. Each service adds the
+    thread or task that reads the client and sends the callbacks, one at a time and in order.
+    """
+
+    def __init__(
+        self,
+        flavour: str,
+        name: str,
+        params: StreamParams,
+        client: Callable[..., ClientT],
+        strategy: Callable[..., Any],
+    ):
+        self.name = name
+        self.params = params
+        self.logger = logging.getLogger(f"contract-service.{flavour}.{name}")
+        # May raise TypeError/ValueError for parameters the library rejects (a bad URL...).
+        self.client = client(
+            strategy(params.stream_url, **connect_options(params)),
+            **client_options(params, self.logger),
+        )
+        self.reporter = Reporter(params, self.logger)
+        self.logger.info("Starting %r on %s", params.tag, params.stream_url)
+
+
+InstanceT = TypeVar("InstanceT", bound=Instance[Any])
+
+
+class Instances(Generic[InstanceT]):
+    """
+    The instances of a service by name, and the answer to each request about them: each
+    method returns the :class:`Reply` to send, and the instance the service then starts,
+    restarts or stops (``None``: nothing to do). Safe to call from several threads.
+    """
+
+    def __init__(self, make: Callable[[str, StreamParams], InstanceT]):
+        self._make = make
+        self._instances: dict[str, InstanceT] = {}
+        self._names = itertools.count(1)
+        self._lock = threading.Lock()
+
+    def create(self, raw: bytes, host: str) -> tuple[Reply, InstanceT | None]:
+        """``POST /`` with body ``raw``: 201 and the new instance (its URL in ``Location``)."""
+        try:
+            params = parse_stream_params(raw)
+            with self._lock:
+                name = str(next(self._names))
+            instance = self._make(name, params)
+        except (InvalidRequestError, TypeError, ValueError) as e:
+            return _refusal(400, e), None
+        with self._lock:
+            self._instances[name] = instance
+        return Reply(201, headers={"Location": f"http://{host}{instance_path(name)}"}), instance
+
+    def command(self, path: str, raw: bytes) -> tuple[Reply, InstanceT | None]:
+        """``POST <instance>`` with body ``raw``: ``{"command": "restart"}``, the instance."""
+        name = instance_id(path)
+        with self._lock:
+            instance = self._instances.get(name) if name is not None else None
+        if instance is None:
+            return _refusal(404, "no such stream"), None
+        try:
+            command = parse_command(raw)
+        except InvalidRequestError as e:
+            return _refusal(400, e), None
+        if command != "restart":
+            return _refusal(400, f"unknown command {command!r}"), None
+        return Reply(204), instance
+
+    def delete(self, path: str) -> tuple[Reply, InstanceT | None]:
+        """``DELETE <instance>``: forgets the instance, which the service then stops."""
+        name = instance_id(path)
+        with self._lock:
+            instance = self._instances.pop(name, None) if name is not None else None
+        return (Reply(204), instance) if instance else (_refusal(404, "no such stream"), None)
+
+    def delete_all(self) -> list[InstanceT]:
+        """Forgets every instance (the service is stopping); they are the service's to stop."""
+        with self._lock:
+            instances = list(self._instances.values())
+            self._instances.clear()
+        return instances

@@ -61,25 +61,12 @@ def _not_found(conn: Conn) -> None:
 class SSEServer(testing.SSEServer):
     """
     The public server with a 404 for unrouted paths when no handler is given, and HTTPS
-    from a ``trustme.CA`` (a certificate for ``127.0.0.1``, ``localhost``, ``::1``, host).
+    from a ``trustme.CA`` (a certificate for ``127.0.0.1``, ``localhost`` and ``::1``).
     """
 
-    def __init__(
-        self,
-        handler: Handler | None = None,
-        *,
-        tls: trustme.CA | None = None,
-        host: str = "127.0.0.1",
-        join_timeout: float = 2.0,
-    ) -> None:
+    def __init__(self, handler: Handler | None = None, *, tls: trustme.CA | None = None) -> None:
         context = None
         if tls is not None:
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            identities = dict.fromkeys(["127.0.0.1", "localhost", "::1", host])
-            tls.issue_cert(*identities).configure_cert(context)
-        super().__init__(
-            handler if handler is not None else _not_found,
-            host=host,
-            ssl_context=context,
-            join_timeout=join_timeout,
-        )
+            tls.issue_cert("127.0.0.1", "localhost", "::1").configure_cert(context)
+        super().__init__(handler if handler is not None else _not_found, ssl_context=context)

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 import pytest
 import trustme
 
+from ld_eventsource import testing
 from tests.sse_server import (
     Conn,
     Headers,
@@ -32,7 +33,7 @@ GET = b"GET /stream HTTP/1.1\r\nHost: test\r\n\r\n"
 # -- client helpers ---------------------------------------------------------------------------
 
 
-def connect(server: SSEServer, timeout: float = 5.0) -> socket.socket:
+def connect(server: testing.SSEServer, timeout: float = 5.0) -> socket.socket:
     return socket.create_connection((server.host, server.port), timeout=timeout)
 
 
@@ -52,7 +53,7 @@ def read_until(sock: socket.socket, marker: bytes, buffer: bytes = b"") -> bytes
     return buffer
 
 
-def raw_exchange(server: SSEServer, request: bytes = GET) -> bytes:
+def raw_exchange(server: testing.SSEServer, request: bytes = GET) -> bytes:
     with connect(server) as sock:
         sock.sendall(request)
         return read_to_eof(sock)
@@ -66,7 +67,7 @@ def split_response(raw: bytes) -> tuple[bytes, set[bytes], bytes]:
 
 
 @contextlib.contextmanager
-def http_connection(server: SSEServer) -> Iterator[http.client.HTTPConnection]:
+def http_connection(server: testing.SSEServer) -> Iterator[http.client.HTTPConnection]:
     conn = http.client.HTTPConnection(server.host, server.port, timeout=5)
     try:
         yield conn
@@ -74,7 +75,9 @@ def http_connection(server: SSEServer) -> Iterator[http.client.HTTPConnection]:
         conn.close()
 
 
-def get(server: SSEServer, path: str = "/stream") -> tuple[int, http.client.HTTPMessage, bytes]:
+def get(
+    server: testing.SSEServer, path: str = "/stream"
+) -> tuple[int, http.client.HTTPMessage, bytes]:
     with http_connection(server) as conn:
         conn.request("GET", path)
         response = conn.getresponse()
@@ -615,7 +618,7 @@ def test_handler_ignoring_stopping_is_reported() -> None:
         conn.send(sse(data="a"))
         release.wait(10)  # ignores conn.stopping
 
-    server = SSEServer(stubborn, join_timeout=0.2).start()
+    server = testing.SSEServer(stubborn, join_timeout=0.2).start()
     try:
         with connect(server) as sock:
             sock.sendall(GET)
@@ -755,11 +758,11 @@ def test_tls_untrusted_client_fails_and_server_survives(ca: trustme.CA) -> None:
         assert server.total_connections == 2
 
 
-def ipv6_server() -> SSEServer:
+def ipv6_server() -> testing.SSEServer:
     if not socket.has_ipv6:
         pytest.skip("no IPv6 support")
     try:
-        return SSEServer(status_handler(200, body="six"), host="::1")
+        return testing.SSEServer(status_handler(200, body="six"), host="::1")
     except OSError as exc:
         pytest.skip(f"cannot listen on ::1: {exc}")
 

@@ -18,6 +18,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from matplotlib.ticker import FuncFormatter, LogLocator
 
+from _tp_clients import CLIENTS
+
 COLORS = {
     "ours-sync": "#1b7837",
     "ours-async": "#5aae61",
@@ -30,7 +32,6 @@ COLORS = {
     "aiohttp-sse-client2": "#bf812d",
     "naive-floor": "#404040",
 }
-ASYNC = {"ours-async", "ref-async", "httpx-sse-async", "aiohttp-sse-client2"}
 
 
 def main(source: str, target: str) -> int:
@@ -58,7 +59,7 @@ def main(source: str, target: str) -> int:
                 entry = case["clients"].get(name) if case else None
                 if entry is None:
                     continue
-                key = "ref_async" if name in ASYNC else "ref_sync"
+                key = "ref_async" if name in CLIENTS and CLIENTS[name][1] else "ref_sync"
                 value = (entry.get("ratios") or {}).get(key)
                 if entry["status"] != "OK" or value is None:
                     label = entry["status"] if entry["status"] != "OK" else "n/a"

@@ -302,22 +302,16 @@ def measure(impl: str, n: int, args: argparse.Namespace) -> Result:
 
 def verdict(result: Result) -> tuple[str, list[Check]]:
     """The OK/MISS cell of one of our rows, and the checks behind it."""
-    d = result.data
-    name = f"{result.impl} N={result.n}"
+    d, name = result.data, f"{result.impl} N={result.n}"
     if result.error or not d:
         return "FAIL", [(f"{name} ran", False, "")]
     checks: list[Check] = [
-        (f"{name}: all {result.n} complete", d["complete"] == result.n, ""),
-        (
-            f"{name}: RSS/stream <= {TARGET_RSS_KB:g} KB",
-            d["rss_per_stream_kb"] <= TARGET_RSS_KB,
-            "",
-        ),
-        (
-            f"{name}: CPU/stream <= {TARGET_CPU_MS:g} ms",
-            d["cpu_per_stream_ms"] <= TARGET_CPU_MS,
-            "",
-        ),
+        (f"{name}: {what}", ok, "")
+        for what, ok in (
+            (f"all {result.n} complete", d["complete"] == result.n),
+            (f"RSS/stream <= {TARGET_RSS_KB:g} KB", d["rss_per_stream_kb"] <= TARGET_RSS_KB),
+            (f"CPU/stream <= {TARGET_CPU_MS:g} ms", d["cpu_per_stream_ms"] <= TARGET_CPU_MS),
+        )
     ]
     missed = [name.split(": ", 1)[1] for name, ok, _ in checks if not ok]
     return ("OK" if not missed else "MISS: " + "; ".join(missed)), checks
@@ -329,7 +323,6 @@ def drive(args: argparse.Namespace) -> int:
     for impl in impls:
         if impl not in IMPLS:
             raise SystemExit(f"unknown implementation {impl!r}; choose from {', '.join(IMPLS)}")
-    for impl in impls:
         interpreter(VENVS.get(impl))  # every venv ready before the first run
     results: list[Result] = []
     for n in sizes:
@@ -387,9 +380,7 @@ def drive(args: argparse.Namespace) -> int:
         if d.get("errors"):
             notes.append(f"  N={result.n} {label}: errors: {d['errors']}")
         if not d.get("peak_reset", True):
-            notes.append(
-                f"  N={result.n} {label}: peak RSS not reset, the figure is an upper bound"
-            )
+            notes.append(f"  N={result.n} {label}: peak RSS not reset, an upper bound")
     header = ["N", "implementation", "complete", "all recv s", "wall s", "RSS/stream"]
     out.table([*header, "CPU/stream", "server CPU", "target"], rows, {0, 2, 3, 4, 5, 6, 7})
     for note in notes:

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import _tp_clients as tc
 from _harness import (
     PLOT,
     REF,
@@ -81,7 +82,6 @@ PAIRS = (("ours-sync", "ref-sync"), ("ours-async", "ref-async"))
 class Client:
     name: str
     kind: str  # "ours", "ref", "peer" or "baseline"
-    mode: str  # "sync" or "async"
     venv: Venv | None  # None: the project's interpreter
     preload: tuple[str, ...] = ()  # imported before the clock starts
     dists: tuple[str, ...] = ()  # distributions whose versions are reported
@@ -101,40 +101,45 @@ _RECONNECTS = "EventSource(url), stopped after the expected count (it reconnects
 CLIENTS: dict[str, Client] = {
     c.name: c
     for c in (
-        Client("ours-sync", "ours", "sync", None, _SYNC, _LD_SYNC, "SSEClient(url).events"),
-        Client("ours-async", "ours", "async", None, _ASYNC, _LD_ASYNC, "AsyncSSEClient(url).events"),
-        Client("ref-sync", "ref", "sync", REF, _SYNC, _LD_SYNC, "SSEClient(url).events"),
-        Client("ref-async", "ref", "async", REF, _ASYNC, _LD_ASYNC, "AsyncSSEClient(url).events"),
+        Client("ours-sync", "ours", None, _SYNC, _LD_SYNC, "SSEClient(url).events"),
+        Client("ours-async", "ours", None, _ASYNC, _LD_ASYNC, "AsyncSSEClient(url).events"),
+        Client("ref-sync", "ref", REF, _SYNC, _LD_SYNC, "SSEClient(url).events"),
+        Client("ref-async", "ref", REF, _ASYNC, _LD_ASYNC, "AsyncSSEClient(url).events"),
         Client(
-            "httpx-sse-sync", "peer", "sync", _HTTPX, ("httpx", "httpx_sse"), _HTTPX_DISTS,
+            "httpx-sse-sync", "peer", _HTTPX, ("httpx", "httpx_sse"), _HTTPX_DISTS,
             "connect_sse(httpx.Client(), ...).iter_sse()",
         ),
         Client(
-            "httpx-sse-async", "peer", "async", _HTTPX, ("httpx", "httpx_sse"), _HTTPX_DISTS,
+            "httpx-sse-async", "peer", _HTTPX, ("httpx", "httpx_sse"), _HTTPX_DISTS,
             "aconnect_sse(httpx.AsyncClient(), ...).aiter_sse()",
         ),
         Client(
-            "sseclient-py", "peer", "sync", _SSECLIENT, ("sseclient", "urllib3"),
+            "sseclient-py", "peer", _SSECLIENT, ("sseclient", "urllib3"),
             ("sseclient-py", "urllib3"), "SSEClient(urllib3 response, preload_content=False).events()",
         ),
         Client(
-            "requests-sse", "peer", "sync", _REQUESTS, ("requests", "requests_sse"),
+            "requests-sse", "peer", _REQUESTS, ("requests", "requests_sse"),
             ("requests-sse", "requests"), _RECONNECTS,
         ),
         Client(
-            "aiohttp-sse-client2", "peer", "async", SSE2, ("aiohttp", "aiohttp_sse_client2"),
+            "aiohttp-sse-client2", "peer", SSE2, ("aiohttp", "aiohttp_sse_client2"),
             ("aiohttp-sse-client2", "aiohttp"), _RECONNECTS,
         ),
         Client(
-            "naive-floor", "baseline", "sync", None,
+            "naive-floor", "baseline", None,
             note="raw socket, hand de-chunking, split-on-blank-line parser, a tuple per event",
         ),
         Client(
-            "raw-socket", "baseline", "sync", None,
+            "raw-socket", "baseline", None,
             note="recv_into a 256 KiB buffer until close, counting bytes (no parsing)",
         ),
     )
 }  # fmt: skip
+
+
+def mode(name: str) -> str:
+    """``sync`` or ``async``, as ``_tp_clients`` runs the client."""
+    return "async" if name in tc.CLIENTS and tc.CLIENTS[name][1] else "sync"
 
 
 @dataclass
@@ -450,7 +455,7 @@ def report(
     }
     out.table(
         ["client", "mode", "versions", "how it reads"],
-        [[n, CLIENTS[n].mode, versions[n], CLIENTS[n].note] for n in names],
+        [[n, mode(n), versions[n], CLIENTS[n].note] for n in names],
     )
     out.line(
         "Timed from the first event to the end of the stream; medians over rounds; ratios are "

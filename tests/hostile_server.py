@@ -16,7 +16,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from typing import Final
 
-from tests.sse_server import Conn, Handler
+from ld_eventsource.testing import Conn, Handler
 
 __all__ = [
     "BUDGET",

@@ -1,11 +1,9 @@
 """
-The test server of the project's own tests: :mod:`ld_eventsource.testing`, plus what only
-these tests need.
-
-:class:`SSEServer` here differs from the public one in two ways: a request with no route and
-no handler gets a 404 (the public server serves it from its queue), and ``tls=`` takes a
-``trustme.CA`` and serves HTTPS with a certificate it issues (the public server takes a
-ready ``ssl_context``). Every other name is the public one.
+The test server of the project's own tests: :class:`ld_eventsource.testing.SSEServer` with
+two differences. A request with no route and no handler gets a 404 (the public server serves
+it from its queue), and ``tls=`` takes a ``trustme.CA`` and serves HTTPS with a certificate it
+issues (the public server takes a ready ``ssl_context``). The handlers, ``sse()`` and the
+rest come from :mod:`ld_eventsource.testing`.
 
 Usage::
 
@@ -21,37 +19,12 @@ import ssl
 from typing import TYPE_CHECKING
 
 from ld_eventsource import testing
-from ld_eventsource.testing import (
-    Conn,
-    Handler,
-    Headers,
-    HeadersArg,
-    Request,
-    SSEServerError,
-    events_handler,
-    redirect_handler,
-    sequence_handler,
-    sse,
-    status_handler,
-)
+from ld_eventsource.testing import Conn, Handler, status_handler
 
 if TYPE_CHECKING:
     import trustme
 
-__all__ = [
-    "Conn",
-    "Handler",
-    "Headers",
-    "HeadersArg",
-    "Request",
-    "SSEServer",
-    "SSEServerError",
-    "events_handler",
-    "redirect_handler",
-    "sequence_handler",
-    "sse",
-    "status_handler",
-]
+__all__ = ["SSEServer"]
 
 
 def _not_found(conn: Conn) -> None:

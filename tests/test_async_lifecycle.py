@@ -8,7 +8,8 @@ import threading
 
 from ld_eventsource import AsyncSSEClient
 from ld_eventsource.actions import Event
-from tests.sse_server import Conn, SSEServer, sse
+from ld_eventsource.testing import Conn, sse
+from tests.sse_server import SSEServer
 
 
 def hanging_server(gone: threading.Event) -> SSEServer:

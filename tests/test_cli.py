@@ -26,15 +26,15 @@ from pathlib import Path
 import pytest
 import trustme
 
-from tests.sse_server import (
+from ld_eventsource.testing import (
     Conn,
     Handler,
-    SSEServer,
     events_handler,
     sequence_handler,
     sse,
     status_handler,
 )
+from tests.sse_server import SSEServer
 
 RUN_TIMEOUT = 30  # seconds: the bound of every run; none should come near it
 FAST = ["--retry-delay", "0.01"]

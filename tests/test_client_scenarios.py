@@ -24,16 +24,18 @@ from ld_eventsource.errors import (
     HTTPStatusError,
     StreamTimeoutError,
 )
-from ld_eventsource.testing import Feed, FeedEvent, feed_handler
-from tests.drivers import Driver
-from tests.sse_server import (
+from ld_eventsource.testing import (
     Conn,
-    SSEServer,
+    Feed,
+    FeedEvent,
     events_handler,
+    feed_handler,
     redirect_handler,
     sse,
     status_handler,
 )
+from tests.drivers import Driver
+from tests.sse_server import SSEServer
 
 NO_JITTER = RetryDelayStrategy.default(jitter_multiplier=None)
 FAST = {"initial_retry_delay": 0.01, "retry_delay_strategy": NO_JITTER}

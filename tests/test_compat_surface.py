@@ -17,7 +17,8 @@ import inspect
 
 import pytest
 
-from tests.sse_server import SSEServer, status_handler
+from ld_eventsource.testing import status_handler
+from tests.sse_server import SSEServer
 from tests.test_public_api import run_python
 
 ACTIONS = "ld_eventsource.actions"

@@ -21,8 +21,9 @@ from ld_eventsource.config import (
     ConnectStrategy,
 )
 from ld_eventsource.errors import HTTPContentTypeError
+from ld_eventsource.testing import events_handler, sse
 from tests.drivers import Driver
-from tests.sse_server import SSEServer, events_handler, sse
+from tests.sse_server import SSEServer
 
 LOGGER = logging.getLogger("test")
 

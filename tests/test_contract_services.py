@@ -23,7 +23,8 @@ from typing import Any
 import pytest
 import urllib3
 
-from tests.sse_server import Conn, Request, SSEServer, sequence_handler, status_handler
+from ld_eventsource.testing import Conn, Request, sequence_handler, status_handler
+from tests.sse_server import SSEServer
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICES = {

@@ -10,8 +10,9 @@ import threading
 import pytest
 
 from ld_eventsource.errors import HTTPContentTypeError, HTTPStatusError
+from ld_eventsource.testing import Conn, Handler
 from tests.drivers import Driver
-from tests.sse_server import Conn, Handler, SSEServer
+from tests.sse_server import SSEServer
 
 # How long the server goes on sending an endless body if the client never leaves: a bound
 # for a failing test, never reached by a passing one.

@@ -27,9 +27,10 @@ from ld_eventsource.errors import (
     HTTPStatusError,
     StreamTimeoutError,
 )
+from ld_eventsource.testing import Conn, events_handler, sse
 from tests.drivers import AsyncDriver, Driver
 from tests.hostile_server import endless, gzip_pieces, peak_rss, raw_handler
-from tests.sse_server import Conn, SSEServer, events_handler, sse
+from tests.sse_server import SSEServer
 
 pytestmark = pytest.mark.timeout(30)
 

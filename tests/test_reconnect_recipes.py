@@ -16,8 +16,9 @@ import pytest
 
 from ld_eventsource.actions import Event, Fault, Start
 from ld_eventsource.config import ErrorStrategy, RetryDelayStrategy
+from ld_eventsource.testing import Conn, Handler
 from tests.drivers import Driver
-from tests.sse_server import Conn, Handler, SSEServer
+from tests.sse_server import SSEServer
 
 
 class DroppingServer:

@@ -14,11 +14,10 @@ import pytest
 import trustme
 
 from ld_eventsource import testing
-from tests.sse_server import (
+from ld_eventsource.testing import (
     Conn,
     Headers,
     Request,
-    SSEServer,
     SSEServerError,
     events_handler,
     redirect_handler,
@@ -26,6 +25,7 @@ from tests.sse_server import (
     sse,
     status_handler,
 )
+from tests.sse_server import SSEServer
 
 GET = b"GET /stream HTTP/1.1\r\nHost: test\r\n\r\n"
 

@@ -11,8 +11,9 @@ import trustme
 import urllib3
 
 from ld_eventsource.actions import Event
+from ld_eventsource.testing import events_handler, sse
 from tests.drivers import Driver
-from tests.sse_server import SSEServer, events_handler, sse
+from tests.sse_server import SSEServer
 
 
 def test_https_stream(driver: Driver, ca: trustme.CA) -> None:

@@ -9,7 +9,8 @@ import pytest
 import urllib3
 
 from ld_eventsource._urllib3 import _raw_body
-from tests.sse_server import SSEServer, events_handler, sse
+from ld_eventsource.testing import events_handler, sse
+from tests.sse_server import SSEServer
 
 BLOCKS = [sse(id=str(i), data=f"event {i}") for i in range(50)]
 

@@ -46,11 +46,11 @@ def cpu_since(before: Any) -> float:
 
 
 class Clock:
-    """The consumer loop's state: started at the first event, a count and a crc32 chain."""
+    """The clocks of the consumer loop, started at the first event, and that event's crc32."""
 
     def __init__(self, first: Any) -> None:
         self.start, self.cpu = perf_counter(), getrusage(RUSAGE_SELF)
-        self.crc, self.count = zlib.crc32(first.data.encode()), 1
+        self.crc = zlib.crc32(first.data.encode())
 
     def timing(self, count: int, crc: int) -> Timing:
         return Timing(perf_counter() - self.start, cpu_since(self.cpu), count, crc)

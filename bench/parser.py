@@ -361,15 +361,9 @@ def drive(args: argparse.Namespace) -> int:
         passed = (
             ours.ok and ref.ok and speedup is not None and speedup[0] > 1 and speedup[1] in "=>"
         )
-        verdict = (
-            "FAIL (ours)"
-            if not ours.ok
-            else "FAIL (ref)"
-            if not ref.ok
-            else "OK"
-            if passed
-            else "MISS"
-        )
+        verdict = "OK" if passed else "MISS"
+        if not (ours.ok and ref.ok):
+            verdict = f"FAIL ({'ours' if not ours.ok else 'ref'})"
         checks.append((f"ours faster than ref on {names[key]}", passed, ""))
         rows.append([
             names[key], f"{size / 1e6:.1f}", str(events), *cells(ours, events, size, args.budget),

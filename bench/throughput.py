@@ -251,7 +251,8 @@ def drive(args: argparse.Namespace) -> int:
             message = run_once(
                 CLIENTS[name], python, server, case, args.budget, name not in versions_of
             )
-            versions_of.setdefault(name, message.get("versions", {}))
+            if "versions" in message:
+                versions_of[name] = message["versions"]
             if message["status"] != "OK":
                 cell.fail(message["status"], str(message["reason"]))
                 shown = f"{message['status']}: {message['reason']}"
@@ -263,14 +264,16 @@ def drive(args: argparse.Namespace) -> int:
                 shown = f"{message['wall']:.3f} s"
             progress(f"round {round_index + 1}/{args.rounds} {case:28} {name:20} {shown}")
         for name in rss_clients:
-            for count in rss_counts if not isinstance(found[name], str) else ():
+            python = found[name]
+            if isinstance(python, str):
+                continue
+            for count in rss_counts:
                 case = f"small-{count}/chunk-per-event"
-                message = run_once(CLIENTS[name], found[name], server, case, args.budget * 4)  # type: ignore[arg-type]
-                progress(
-                    f"rss {name} {count} events: {message.get('maxrss_mb', 0):.1f} MB ({message['status']})"
-                )
-                if message["status"] == "OK":
-                    rss.setdefault(name, {})[count] = message["maxrss_mb"]
+                message = run_once(CLIENTS[name], python, server, case, args.budget * 4)
+                rss_mb, status = message.get("maxrss_mb", 0), message["status"]
+                progress(f"rss {name} {count} events: {rss_mb:.1f} MB ({status})")
+                if status == "OK":
+                    rss.setdefault(name, {})[count] = rss_mb
     finally:
         server.stop()
     elapsed = time.monotonic() - started
@@ -279,45 +282,34 @@ def drive(args: argparse.Namespace) -> int:
 
 def case_rows(
     cells: dict[str, Cell], names: list[str], expect: dict[str, int]
-) -> tuple[list[list[str]], dict[str, Any]]:
+) -> tuple[list[list[str]], dict[str, dict[str, Any]]]:
     """The table of one case, and its entry of the JSON."""
     rows: list[list[str]] = []
-    data: dict[str, Any] = {}
+    data: dict[str, dict[str, Any]] = {}
     events = max(expect["events"] - 1, 1)
     body = expect["body_bytes"] * events / expect["events"]
+    ref_sync, ref_async, floor = (cells.get(n) for n in ("ref-sync", "ref-async", "naive-floor"))
     for name in names:
         cell = cells[name]
-        entry = data[name] = {"status": cell.status, "reason": cell.reason, "runs": []}
+        entry: dict[str, Any] = {"status": cell.status, "reason": cell.reason, "runs": []}
+        data[name] = entry
         if not cell.ok:
-            rows.append(
-                [name, cell.status if cell.status != "OK" else "SKIP", *[""] * 7, cell.reason]
-            )
+            status = cell.status if cell.status != "OK" else "SKIP"
+            rows.append([name, status, "", "", "", "", "", "", "", cell.reason])
             continue
-        wall, raw = cell.median("wall"), name == "raw-socket"
-        ratios = {
-            k: ratio(cell, cells.get(n))
-            for k, n in (
-                ("ref_sync", "ref-sync"),
-                ("ref_async", "ref-async"),
-                ("floor", "naive-floor"),
-            )
-        }
+        wall = cell.median("wall")
+        ratios = {"ref_sync": ratio(cell, ref_sync), "ref_async": ratio(cell, ref_async)}
+        ratios["floor"] = ratio(cell, floor)
+        raw = name == "raw-socket"
         mbps = (expect["response_bytes"] if raw else body) / wall / 1e6
-        runs = f"{len(cell.runs)} run{'s' if len(cell.runs) > 1 else ''}" + (
-            " (slow: not repeated)" if cell.slow else ""
-        )
+        runs = f"{len(cell.runs)} run{'s' if len(cell.runs) > 1 else ''}"
         rows.append(
             [
-                name,
-                "-" if raw else fmt_rate(events / wall),
-                f"{mbps:.1f}",
-                f"{wall:.3f}",
-                f"{cell.median('cpu'):.3f}",
-                f"{cell.median('rss'):.1f}",
-                *map(fmt_ratio, ratios.values()),
-                runs,
+                name, "-" if raw else fmt_rate(events / wall), f"{mbps:.1f}", f"{wall:.3f}",
+                f"{cell.median('cpu'):.3f}", f"{cell.median('rss'):.1f}",
+                *map(fmt_ratio, ratios.values()), runs + (" (slow: not repeated)" if cell.slow else ""),
             ]
-        )
+        )  # fmt: skip
         entry.update(
             wall=wall,
             cpu=cell.median("cpu"),
@@ -354,11 +346,8 @@ def headroom(
         rows.append(
             [case, f"{raw_mbps:.0f}", f"{best_mbps:.0f} ({best.client})", f"{factor:.0f}x", verdict]
         )
-    out.table(
-        ["case", "raw MB/s", "fastest client MB/s", "raw / fastest", f">= {DRAIN_FACTOR:g}x"],
-        rows,
-        {1, 2, 3},
-    )
+    header = ["case", "raw MB/s", "fastest client MB/s", "raw / fastest", f">= {DRAIN_FACTOR:g}x"]
+    out.table(header, rows, {1, 2, 3})
     return enough
 
 

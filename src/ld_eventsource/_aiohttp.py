@@ -257,7 +257,7 @@ class _AsyncHttpConnectionClient(AsyncConnectionClient):
                 response = await self._send(session, request, options)
             else:  # the proxy's URL never holds its credentials
                 self._logger.info("Connecting to stream at %s via %s", request.url, proxy.url)
-                response = await self._send(session, request, _proxy_options(options, proxy))
+                response = await self._send(session, *_via_proxy(request, options, proxy))
             try:
                 # The errors make their own CaseInsensitiveHeaders of these headers.
                 follow = redirect_after(
@@ -307,9 +307,9 @@ class _AsyncHttpConnectionClient(AsyncConnectionClient):
                 raise aiohttp.ClientConnectionError("the client was closed") from None
             raise
         except aiohttp.ClientHttpProxyError as e:
-            # The proxy refused CONNECT (aiohttp's message names the proxy, never its
-            # credentials, which go in proxy_auth).
-            raise ProxyError(e.status, e.headers) from e
+            # The proxy refused CONNECT. Not chained: aiohttp's error holds the headers of
+            # the CONNECT request, and so the proxy's credentials.
+            raise ProxyError(e.status, e.headers) from None
         except aiohttp.ClientResponseError as e:
             cause = e.__cause__
             if isinstance(cause, aiohttp.http_exceptions.HttpProcessingError):
@@ -339,12 +339,24 @@ class _AsyncHttpConnectionClient(AsyncConnectionClient):
                 await connector.release()
 
 
-def _proxy_options(options: dict[str, Any], proxy: Proxy) -> dict[str, Any]:
-    """The keyword arguments of a request through ``proxy``."""
+def _via_proxy(
+    request: Request, options: dict[str, Any], proxy: Proxy
+) -> tuple[Request, dict[str, Any]]:
+    """
+    A request through ``proxy``, and its keyword arguments. The credentials go in the
+    ``CONNECT`` of an ``https://`` request (``proxy_headers``), in the request itself for an
+    ``http://`` one, which the proxy forwards; not with ``proxy_auth``, which aiohttp 3.14
+    deprecates.
+    """
     options = dict(options, proxy=proxy.url)
-    if proxy.username is not None:
-        options["proxy_auth"] = aiohttp.BasicAuth(proxy.username, proxy.password or "")
-    return options
+    authorization = proxy.authorization()
+    if authorization is not None:
+        if request.url[:6].lower() == "https:":
+            options["proxy_headers"] = {"Proxy-Authorization": authorization}
+        else:
+            headers = dict(request.headers, **{"Proxy-Authorization": authorization})
+            request = Request(request.method, request.url, headers, request.body)
+    return request, options
 
 
 def _describe(error: BaseException) -> str:

@@ -6,6 +6,8 @@ authentication when given credentials, and logs one access line per connection i
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -54,8 +56,14 @@ class ProxyServer:
         ]
         if self._auth is not None:
             command += ["--basic-auth", self._auth]
+        # A process group of its own: proxy.py runs its acceptors and workers as child
+        # processes, which hold the listening socket too, and go with the group.
         self._process = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -73,24 +81,31 @@ class ProxyServer:
 
     def kill(self) -> None:
         """Ends the proxy abruptly (SIGKILL): its connections are reset or closed."""
-        if self._process is not None and self._process.poll() is None:
-            self._process.kill()
-            self._process.wait(10)
+        process = self._process
+        if process is not None:
+            self._signal(process, signal.SIGKILL)
+            process.wait(10)
+
+    @staticmethod
+    def _signal(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+        """Sends ``sig`` to the proxy's process group (the proxy and its children)."""
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            pass
 
     def stop(self) -> None:
         """Ends the proxy in order, if it still runs."""
         process, self._process = self._process, None
         if process is None:
             return
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(10)
-        if process.stderr is not None:
-            process.stderr.close()
+        self._signal(process, signal.SIGTERM)
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            pass
+        self._signal(process, signal.SIGKILL)  # what is left of the group
+        process.wait(10)
 
     def log(self) -> str:
         """What the proxy logged so far (an access line per connection once it ended)."""

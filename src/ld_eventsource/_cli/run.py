@@ -149,7 +149,8 @@ def decide(
 def make_pool(opts: Options) -> PoolManager | None:
     """
     The urllib3 pool for ``--insecure`` or ``--cacert``; ``None`` (the client's own pool)
-    otherwise. The place where a proxy manager would be made.
+    otherwise. With ``--proxy`` (or a proxy from the environment), the client makes its
+    proxy manager with this pool's TLS settings.
 
     :raises UsageError: the CA file cannot be used
     """
@@ -196,9 +197,10 @@ def make_strategy(opts: Options, pool: PoolManager | None) -> ConnectStrategy:
             method=opts.method,
             body=opts.body,
             read_timeout=opts.read_timeout,
+            proxy=False if opts.proxy == "" else opts.proxy,
         )
     except ValueError as e:
-        raise UsageError(str(e)) from None
+        raise UsageError(str(e).replace("proxy ", "--proxy ", 1)) from None
 
 
 class _Watched(ConnectStrategy):

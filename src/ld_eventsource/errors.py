@@ -144,7 +144,7 @@ class ProxyError(HTTPStatusError):
     """
     The HTTP proxy refused the request: it answered ``CONNECT`` (the tunnel to an
     ``https://`` stream) with a status other than 2xx, or answered any request with ``407``
-    (proxy authentication required or refused). :attr:`status` is the proxy's status, such
+    (proxy authentication required or refused). Its ``status`` is the proxy's, such
     as ``407`` or ``502`` (the proxy could not reach the server).
 
     A subclass of :class:`HTTPStatusError`: code that handles that handles this too. Like

@@ -26,7 +26,7 @@ from ld_eventsource.config import ConnectStrategy, ErrorStrategy, RetryDelayStra
 from ld_eventsource.errors import HTTPProtocolError, HTTPStatusError, ProxyError
 from tests.drivers import Driver
 from tests.proxy_server import ProxyServer
-from tests.sse_server import SSEServer, events_handler, sse
+from tests.sse_server import Conn, SSEServer, events_handler, sse
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -427,3 +427,33 @@ def test_proxy_urls_are_parsed_and_redacted() -> None:
 )
 def test_no_proxy_rules(host: str, port: int, entries: tuple[str, ...], direct: bool) -> None:
     assert bypass(host, port, entries) is direct
+
+
+# -- close() through a proxy ------------------------------------------------------------------
+
+
+def _no_head(conn: Conn) -> None:
+    conn.wait_client_gone(30)  # accepted, never answered
+
+
+@pytest.mark.parametrize("when", ["reading", "waiting-for-the-head"])
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_close_ends_a_stream_through_the_proxy(
+    driver: Driver, proxy: ProxyServer, ca: trustme.CA, tmp_path: Path, when: str, scheme: str
+) -> None:
+    # close() from another thread (or task) ends the read or the wait for the response
+    # head of a connection through the proxy, as it does for a direct one.
+    handler = events_handler([sse(data="x")], then="hang") if when == "reading" else _no_head
+    with SSEServer(handler, tls=ca if scheme == "https" else None) as server:
+        if scheme == "https":
+            strategy = tls_strategy(driver, server.url, ca, tmp_path, proxy=proxy.url)
+        else:
+            strategy = driver.strategy(server.url, proxy=proxy.url)
+        client = driver.client(strategy, error_strategy=ErrorStrategy.always_continue())
+        driver.close_later(client, 0.3)
+        actions = driver.take_until_end(client)
+        assert data_of(actions) == (["x"] if when == "reading" else [])
+        # Waiting for the head, the close may come before the proxy forwarded the request:
+        # it ends the attempt wherever it is.
+        assert len(server.requests) == 1 if when == "reading" else len(server.requests) <= 1
+        assert server.wait_connections_closed(10)

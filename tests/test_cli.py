@@ -807,6 +807,7 @@ def test_proxy(ca: trustme.CA, tmp_path: Path, refused_url: str) -> None:
         from_env = run(server.url, "--no-reconnect", "--format", "data", HTTP_PROXY=refused_proxy)
         assert proxy.wait_log(f"CONNECT 127.0.0.1:{tls_server.port}")
     assert (tunnelled.status, "tunnelled" in tunnelled.out) == (0, True), tunnelled.err
+    assert f"* via proxy {proxy.url}\n" in tunnelled.err
     assert "pr0xy-pw" not in tunnelled.err + tunnelled.out
     assert (plain.status, plain.out) == (0, "plain\n")
     assert denied.status == 1

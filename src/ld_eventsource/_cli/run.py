@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from logging import Logger
 from time import monotonic, time
-from typing import IO, TYPE_CHECKING, Any, Final, NoReturn, TextIO
+from typing import IO, TYPE_CHECKING, Any, Final, Literal, NoReturn, TextIO
 
 from ld_eventsource._cli.args import Options, UsageError
 from ld_eventsource._cli.formats import NO_VALUE, make_formatter, use_color
@@ -36,6 +36,7 @@ from ld_eventsource.errors import Headers, HTTPContentTypeError, HTTPStatusError
 if TYPE_CHECKING:
     from urllib3 import PoolManager
 
+    from ld_eventsource._http import Proxy
     from ld_eventsource.sse_client import SSEClient
 
 __all__ = [
@@ -242,17 +243,31 @@ class _Watch:
         self.opts = opts
         self.stats = stats
         self.reporter = reporter
+        self._proxy: Proxy | Literal[False] | None = False  # False: not worked out yet
 
     def attempt(self, last_event_id: str | None) -> None:
         self.stats.attempts += 1
         report = self.reporter
         if report.verbose:
             report.log(f"* attempt {self.stats.attempts}: {self.opts.method} {self.opts.url}")
+            proxy = self.proxy()
+            if proxy is not None:  # its URL without the credentials
+                report.log(f"* via proxy {proxy.url}")
             if last_event_id:
                 report.log(f"> Last-Event-ID: {last_event_id}")
             report.log_headers(">", self.opts.headers)
             if self.opts.body is not None:
                 report.log(f"> ({len(self.opts.body)} bytes of body)")
+
+    def proxy(self) -> Proxy | None:
+        """The proxy of the stream URL, by the rules the client follows (--proxy, or the
+        environment, read when the client was created)."""
+        from ld_eventsource._http import Proxies
+
+        if self._proxy is False:
+            choice = Proxies.create(False if self.opts.proxy == "" else self.opts.proxy)
+            self._proxy = choice.resolve().for_url(self.opts.url)
+        return self._proxy
 
     def connected(self, status: int | None, headers: Headers | None) -> None:
         self.reporter.log(f"< {status_text(status)}" if status is not None else "< connected")

@@ -15,6 +15,7 @@ its compressor after each event has each event delivered at once.
 
 from __future__ import annotations
 
+import importlib.util
 import zlib
 from collections.abc import Iterator
 from typing import Any, Final
@@ -40,27 +41,26 @@ def _brotli() -> Any:
 
 
 def _zstandard() -> Any:
-    try:
-        import zstandard
-    except ImportError:
-        return None
+    """The zstandard module, imported on the first zstd stream (it takes some 15 ms)."""
+    import zstandard
+
     return zstandard
 
 
 _BROTLI: Final = _brotli()
-_ZSTANDARD: Final = _zstandard()
+_HAS_ZSTANDARD: Final = importlib.util.find_spec("zstandard") is not None
 
 CODINGS: Final = frozenset(
     {"gzip", "x-gzip", "deflate"}
     | ({"br"} if _BROTLI is not None else set())
-    | ({"zstd"} if _ZSTANDARD is not None else set())
+    | ({"zstd"} if _HAS_ZSTANDARD else set())
 )
 """The content codings the clients undo (``identity`` aside)."""
 
 ACCEPT_ENCODING: Final = ", ".join(
     ["gzip", "deflate"]
     + (["br"] if _BROTLI is not None else [])
-    + (["zstd"] if _ZSTANDARD is not None else [])
+    + (["zstd"] if _HAS_ZSTANDARD else [])
 )
 """What both clients ask for (``Accept-Encoding``) unless the caller's headers say."""
 
@@ -141,9 +141,9 @@ class Decompressor:
         for start in range(0, len(data), _ZSTD_INPUT):
             obj = self._obj
             if obj is None:
-                obj = self._obj = _ZSTANDARD.ZstdDecompressor(
-                    max_window_size=_ZSTD_WINDOW
-                ).decompressobj()
+                obj = self._obj = (
+                    _zstandard().ZstdDecompressor(max_window_size=_ZSTD_WINDOW).decompressobj()
+                )
             yield from _cut(obj.decompress(data[start : start + _ZSTD_INPUT]))
             if obj.eof:
                 # Frames may follow one another, as gzip members do.

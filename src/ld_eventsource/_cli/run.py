@@ -24,6 +24,7 @@ from ld_eventsource._cli.args import Options, UsageError
 from ld_eventsource._cli.formats import NO_VALUE, make_formatter, use_color
 from ld_eventsource._cli.report import Reporter, Stats, causes, describe, status_text
 from ld_eventsource._cli.state import StateFile, StateFileError
+from ld_eventsource._http import Proxies, Proxy
 from ld_eventsource.actions import Comment, Event, Fault, Start
 from ld_eventsource.config import (
     ConnectionClient,
@@ -36,7 +37,6 @@ from ld_eventsource.errors import Headers, HTTPContentTypeError, HTTPStatusError
 if TYPE_CHECKING:
     from urllib3 import PoolManager
 
-    from ld_eventsource._http import Proxy
     from ld_eventsource.sse_client import SSEClient
 
 __all__ = [
@@ -262,8 +262,6 @@ class _Watch:
     def proxy(self) -> Proxy | None:
         """The proxy of the stream URL, by the rules the client follows (--proxy, or the
         environment, read when the client was created)."""
-        from ld_eventsource._http import Proxies
-
         if self._proxy is False:
             choice = Proxies.create(False if self.opts.proxy == "" else self.opts.proxy)
             self._proxy = choice.resolve().for_url(self.opts.url)

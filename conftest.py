@@ -34,6 +34,7 @@ import os
 import re
 import tempfile
 import time
+import zlib
 from collections.abc import Callable
 from typing import Any
 
@@ -132,6 +133,23 @@ def ticks_feed(conn: Conn, history: list[Request]) -> None:
     conn.end()
 
 
+def compressed_feed(conn: Conn, history: list[Request]) -> None:
+    """
+    The default stream in gzip when the request asks for it (flushed after each event, as a
+    server that compresses a live stream does); as it is otherwise.
+    """
+    asked = conn.request.headers.get("accept-encoding", "")
+    gzip = "gzip" in [c.split(";")[0].strip() for c in asked.split(",")]
+    conn.send_head(headers={"Content-Encoding": "gzip"} if gzip else None)
+    z = zlib.compressobj(6, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    for block in (sse(retry=10), *(sse(id=str(n), data=f"event {n}") for n in (1, 2)),
+                  sse(id="3", data="STOP")):  # fmt: skip
+        conn.send(z.compress(block) + z.flush(zlib.Z_SYNC_FLUSH) if gzip else block)
+    if gzip:
+        conn.send(z.flush())
+    conn.end()
+
+
 def respond(status: int, headers: dict[str, str] | None = None) -> Feed:
     """A complete response with that status (and a short text body)."""
     body = "" if status in (204, 304) else f"status {status}\n"
@@ -147,6 +165,7 @@ FEEDS_BY_PATH: dict[str, Feed] = {
     "/resume": resume_feed,
     "/quiet": quiet_feed,
     "/ticks": ticks_feed,
+    "/compressed": compressed_feed,
     "/gone": respond(204),
     "/busy": respond(503, {"Retry-After": "5"}),
 }

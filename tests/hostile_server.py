@@ -22,7 +22,8 @@ __all__ = [
     "BUDGET",
     "PeakRSS",
     "endless",
-    "gzip_pieces",
+    "compressed_pieces",
+    "flushing_compressor",
     "peak_rss",
     "raw_handler",
 ]
@@ -112,18 +113,40 @@ def endless(
         sent += len(data)
 
 
-def gzip_pieces(block: bytes, first: bytes = b"") -> Callable[[], bytes]:
+def flushing_compressor(coding: str) -> Callable[[bytes], bytes]:
     """
-    Pieces of one endless gzip stream of ``first`` and then ``block`` again and again: each
-    call returns the compressed bytes of one more copy, so that a small wire carries a huge
-    body.
+    One stream in the content coding ``coding`` (``gzip``, ``deflate``, ``br`` or
+    ``zstd``): each call returns the compressed bytes of what it is given, flushed, so that
+    the receiver can decode all of it at once.
     """
-    compressor = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    if coding in ("gzip", "deflate"):
+        wbits = 16 + zlib.MAX_WBITS if coding == "gzip" else zlib.MAX_WBITS
+        z = zlib.compressobj(9, zlib.DEFLATED, wbits)
+        return lambda data: z.compress(data) + z.flush(zlib.Z_SYNC_FLUSH)
+    if coding == "br":
+        import brotli
+
+        b = brotli.Compressor(quality=5)
+        return lambda data: b.process(data) + b.flush()
+    if coding == "zstd":
+        import zstandard
+
+        zs = zstandard.ZstdCompressor().compressobj()
+        return lambda data: zs.compress(data) + zs.flush(zstandard.COMPRESSOBJ_FLUSH_BLOCK)
+    raise ValueError(f"unknown coding {coding!r}")
+
+
+def compressed_pieces(coding: str, block: bytes, first: bytes = b"") -> Callable[[], bytes]:
+    """
+    Pieces of one endless stream in ``coding`` of ``first`` and then ``block`` again and
+    again: each call returns the compressed bytes of one more copy, flushed, so that a small
+    wire carries a huge body.
+    """
+    compress = flushing_compressor(coding)
     head = [first]
 
     def piece() -> bytes:
-        data = head.pop() + block if head else block
-        return compressor.compress(data) + compressor.flush(zlib.Z_SYNC_FLUSH)
+        return compress(head.pop() + block if head else block)
 
     return piece
 

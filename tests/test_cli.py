@@ -780,6 +780,52 @@ def test_tls(ca: trustme.CA, tmp_path: Path) -> None:
     assert untrusted.err.count("\n") == 1
 
 
+def test_proxy(ca: trustme.CA, tmp_path: Path, refused_url: str) -> None:
+    from tests.proxy_server import ProxyServer
+
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    refused_proxy = refused_url.rsplit("/", 1)[0]
+    with (
+        ProxyServer(tmp_path, auth="user:pr0xy-pw") as proxy,
+        SSEServer(events_handler([sse(data="tunnelled")]), tls=ca) as tls_server,
+        SSEServer(events_handler([sse(data="plain")])) as server,
+    ):
+        auth = proxy.url.replace("http://", "http://user:pr0xy-pw@")
+        tunnelled, plain, denied, off = run_all(
+            [tls_server.url, "--proxy", auth, "--cacert", str(ca_file), "--no-reconnect", "-v"],
+            [server.url, "--proxy", auth, "--no-reconnect", "--format", "data"],
+            [server.url, "--proxy", proxy.url, "--no-reconnect"],
+            # The environment's proxy refuses: --proxy '' goes direct.
+            ["--proxy", "", server.url, "--no-reconnect", "--format", "data"],
+        )
+        from_env = run(server.url, "--no-reconnect", "--format", "data", HTTP_PROXY=refused_proxy)
+        assert proxy.wait_log(f"CONNECT 127.0.0.1:{tls_server.port}")
+    assert (tunnelled.status, "tunnelled" in tunnelled.out) == (0, True), tunnelled.err
+    assert f"* via proxy {proxy.url}\n" in tunnelled.err
+    assert "pr0xy-pw" not in tunnelled.err + tunnelled.out
+    assert (plain.status, plain.out) == (0, "plain\n")
+    assert denied.status == 1
+    assert "407" in denied.err
+    assert from_env.status == 1
+    assert (off.status, off.out) == (0, "plain\n")
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("proxy.example:3128", "--proxy must be a URL with a scheme"),
+        ("socks5://proxy.example", "scheme 'socks5' is not supported"),
+        ("http://u:hidden@proxy.example:x", "--proxy has an invalid port: 'http://u:***@"),
+    ],
+)
+def test_a_malformed_proxy(value: str, message: str) -> None:
+    result = run("http://127.0.0.1:9/", "--proxy", value)
+    assert result.status == 2
+    assert message in result.err
+    assert "hidden" not in result.err
+
+
 # ---------------------------------------------------------------------------------------------
 # On a terminal
 # ---------------------------------------------------------------------------------------------

@@ -34,6 +34,7 @@ EXPECTED_ALL: dict[str, set[str]] = {
         "HTTPProtocolError",
         "HTTPStatusError",
         "Headers",
+        "ProxyError",
         "StreamTimeoutError",
     },
     "ld_eventsource.config": {

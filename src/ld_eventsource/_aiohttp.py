@@ -16,6 +16,7 @@ from ld_eventsource._decompress import ACCEPT_ENCODING, Decompressor
 from ld_eventsource._http import (
     DEFAULT_CONNECT_TIMEOUT,
     HttpParams,
+    Proxy,
     Request,
     check_response,
     redirect_after,
@@ -24,6 +25,7 @@ from ld_eventsource.errors import (
     CaseInsensitiveHeaders,
     Headers,
     HTTPProtocolError,
+    ProxyError,
     StreamTimeoutError,
 )
 
@@ -191,10 +193,19 @@ def _default_options(read_timeout: float | None) -> tuple[dict[str, Any], float 
 
 class _AsyncHttpConnectionClient(AsyncConnectionClient):
     # One per AsyncSSEClient, so kept small: what is shared lives in the strategy.
-    __slots__ = ("_closed", "_connector", "_logger", "_own_session", "_pending", "_strategy")
+    __slots__ = (
+        "_closed",
+        "_connector",
+        "_logger",
+        "_own_session",
+        "_pending",
+        "_proxies",
+        "_strategy",
+    )
 
     def __init__(self, strategy: AiohttpTransport, logger: Logger):
         self._strategy = strategy
+        self._proxies = strategy._params.proxy.resolve()
         self._own_session: aiohttp.ClientSession | None = None
         self._connector: _SharedConnector | None = None
         self._logger = logger
@@ -219,29 +230,34 @@ class _AsyncHttpConnectionClient(AsyncConnectionClient):
 
     async def connect(self, last_event_id: str | None) -> AsyncConnectionResult:
         strategy = self._strategy
-        request = strategy._params.request(last_event_id)
-        headers: dict[str, Any]
-        if strategy._headers:
-            headers = dict(strategy._headers)
-            headers.update(request.headers)
-        else:
-            headers = request.headers
+        session = self._get_session()
+        accept = ACCEPT_ENCODING
+        if not _PER_REQUEST_DECOMPRESS and session is strategy._session:
+            # aiohttp < 3.10 decompresses on a session of the caller's that says so, and
+            # knows gzip and deflate for sure.
+            accept = "gzip, deflate"
+        request = strategy._params.request(
+            last_event_id, base=strategy._headers, accept_encoding=accept
+        )
+        headers: dict[str, Any] = request.headers
         for name, value in headers.items():
             if isinstance(value, bytes):
                 # A value the caller gave as bytes: aiohttp takes str, and writes it as UTF-8.
                 headers[name] = value.decode("utf-8")
-        if not any(name.lower() == "accept-encoding" for name in headers):
-            headers["Accept-Encoding"] = ACCEPT_ENCODING  # only what the client can undo
-        request = Request(request.method, request.url, headers, request.body)
         options = strategy._options
         max_redirects = options.get("_max_redirects", strategy._params.max_redirects)
         if "_max_redirects" in options:
             options = {k: v for k, v in options.items() if k != "_max_redirects"}
-        session = self._get_session()
+        proxies = self._proxies if "proxy" not in options else None  # the caller's wins
         followed = 0
         while True:
-            self._logger.info("Connecting to stream at %s", request.url)
-            response = await self._send(session, request, options)
+            proxy = proxies.for_url(request.url) if proxies else None
+            if proxy is None:
+                self._logger.info("Connecting to stream at %s", request.url)
+                response = await self._send(session, request, options)
+            else:  # the proxy's URL never holds its credentials
+                self._logger.info("Connecting to stream at %s via %s", request.url, proxy.url)
+                response = await self._send(session, *_via_proxy(request, options, proxy))
             try:
                 # The errors make their own CaseInsensitiveHeaders of these headers.
                 follow = redirect_after(
@@ -249,7 +265,10 @@ class _AsyncHttpConnectionClient(AsyncConnectionClient):
                 )
                 if follow is None:
                     coding = check_response(
-                        response.status, response.headers, response.headers.get("Content-Type")
+                        response.status,
+                        response.headers,
+                        response.headers.get("Content-Type"),
+                        via_proxy=proxy is not None,
                     )
             except Exception:
                 response.close()  # at once, whatever the body does
@@ -287,6 +306,10 @@ class _AsyncHttpConnectionClient(AsyncConnectionClient):
             if self._closed and pending.cancelled() and not (cancelling and cancelling()):
                 raise aiohttp.ClientConnectionError("the client was closed") from None
             raise
+        except aiohttp.ClientHttpProxyError as e:
+            # The proxy refused CONNECT. Not chained: aiohttp's error holds the headers of
+            # the CONNECT request, and so the proxy's credentials.
+            raise ProxyError(e.status, e.headers) from None
         except aiohttp.ClientResponseError as e:
             cause = e.__cause__
             if isinstance(cause, aiohttp.http_exceptions.HttpProcessingError):
@@ -314,6 +337,26 @@ class _AsyncHttpConnectionClient(AsyncConnectionClient):
         finally:
             if connector is not None:
                 await connector.release()
+
+
+def _via_proxy(
+    request: Request, options: dict[str, Any], proxy: Proxy
+) -> tuple[Request, dict[str, Any]]:
+    """
+    A request through ``proxy``, and its keyword arguments. The credentials go in the
+    ``CONNECT`` of an ``https://`` request (``proxy_headers``), in the request itself for an
+    ``http://`` one, which the proxy forwards; not with ``proxy_auth``, which aiohttp 3.14
+    deprecates.
+    """
+    options = dict(options, proxy=proxy.url)
+    authorization = proxy.authorization()
+    if authorization is not None:
+        if request.url[:6].lower() == "https:":
+            options["proxy_headers"] = {"Proxy-Authorization": authorization}
+        else:
+            headers = dict(request.headers, **{"Proxy-Authorization": authorization})
+            request = Request(request.method, request.url, headers, request.body)
+    return request, options
 
 
 def _describe(error: BaseException) -> str:

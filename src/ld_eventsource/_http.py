@@ -5,18 +5,23 @@ what makes a response acceptable. The urllib3 and aiohttp transports only do the
 
 from __future__ import annotations
 
+import base64
+import ipaddress
+import re
+import urllib.request
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
-from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urljoin, urlsplit, urlunsplit
 
 from ld_eventsource import _validate
-from ld_eventsource._decompress import CODINGS
+from ld_eventsource._decompress import ACCEPT_ENCODING, CODINGS
 from ld_eventsource.errors import (
     Headers,
     HTTPContentTypeError,
     HTTPProtocolError,
     HTTPStatusError,
+    ProxyError,
 )
 
 __all__ = [
@@ -24,11 +29,16 @@ __all__ = [
     "LAST_EVENT_ID",
     "REDIRECTS",
     "HttpParams",
+    "Proxies",
+    "Proxy",
+    "ProxyChoice",
     "Request",
+    "bypass",
     "check_response",
     "is_event_stream",
     "redirect",
     "redirect_after",
+    "tunnel_status",
 ]
 
 DEFAULT_CONNECT_TIMEOUT: Final = 10.0
@@ -79,6 +89,8 @@ class HttpParams:
     body: bytes | None
     read_timeout: float | None
     max_redirects: int
+    proxy: Proxies
+    """Which proxy each URL goes through (the ``proxy`` option, or the environment)."""
     request_options: Mapping[str, Any]
     """The transport's own keyword arguments (``urllib3_request_options``, ...)."""
 
@@ -127,11 +139,23 @@ class HttpParams:
                 "read_timeout", arguments["read_timeout"], positive=True
             ),
             max_redirects=_validate.count("max_redirects", arguments["max_redirects"]),
+            proxy=Proxies.create(arguments["proxy"]),
             request_options=dict(options or {}),
         )
 
-    def request(self, last_event_id: str | None) -> Request:
-        """Builds the request of one connection attempt."""
+    def request(
+        self,
+        last_event_id: str | None,
+        *,
+        base: Mapping[str, Any] | None = None,
+        accept_encoding: str = ACCEPT_ENCODING,
+    ) -> Request:
+        """
+        Builds the request of one connection attempt, asking for the content codings of
+        ``accept_encoding`` unless the caller's headers set ``Accept-Encoding``; ``base``
+        are headers that the caller's ``headers`` replace (those of the transport's request
+        options).
+        """
         return Request(
             self.method,
             with_query(self.url, self.query_params() if self.query_params else None),
@@ -139,9 +163,208 @@ class HttpParams:
                 self.headers() if callable(self.headers) else self.headers,
                 last_event_id,
                 has_body=self.body is not None,
+                accept_encoding=accept_encoding,
+                base=base,
             ),
             self.body,
         )
+
+
+_PROXY_SCHEMES: Final = ("http", "https")
+
+
+@dataclass(frozen=True, slots=True)
+class Proxy:
+    """
+    One HTTP proxy: its URL without credentials, and the credentials apart, so that
+    nothing that prints a proxy (``repr``, a log line, an error) shows the password.
+    """
+
+    url: str
+    """``scheme://host:port``, without user or password."""
+    username: str | None = field(default=None, repr=False)
+    password: str | None = field(default=None, repr=False)
+
+    @staticmethod
+    def parse(value: object, name: str = "proxy", *, default_scheme: str | None = None) -> Proxy:
+        """
+        A proxy URL such as ``http://user:password@proxy.example:3128``, checked
+        (``ValueError`` naming ``name``, without the password, if it is not a usable
+        ``http://`` or ``https://`` proxy URL). ``default_scheme`` is the scheme of a
+        URL without one (``proxy.example:3128`` in ``HTTPS_PROXY``, as curl reads it).
+        """
+        if not isinstance(value, str):
+            raise TypeError(f"{name} must be a str, False or None, not {type(value).__name__}")
+        text = value.strip()
+        if default_scheme and "://" not in text:
+            text = f"{default_scheme}://{text}"
+        try:
+            parts = urlsplit(text)
+            port = parts.port
+        except ValueError:
+            raise ValueError(f"{name} has an invalid port: {_redact(text)!r}") from None
+        scheme = parts.scheme.lower()
+        if "://" not in text or not scheme:
+            raise ValueError(
+                f"{name} must be a URL with a scheme, such as 'http://proxy.example:3128',"
+                f" got {_redact(text)!r}"
+            )
+        if scheme not in _PROXY_SCHEMES:
+            raise ValueError(
+                f"{name} must be an http:// or https:// proxy URL, got {_redact(text)!r}"
+                f" (scheme {scheme!r} is not supported)"
+            )
+        host = parts.hostname
+        if not host:
+            raise ValueError(f"{name} has no host: {_redact(text)!r}")
+        if parts.path not in ("", "/") or parts.query or parts.fragment:
+            raise ValueError(f"{name} must have no path or query: {_redact(text)!r}")
+        if port is None:
+            port = 443 if scheme == "https" else 80  # curl's default is 1080 for http; few
+            # proxies listen there, and requests and aiohttp take 80 too
+        shown = f"[{host}]" if ":" in host else host
+        return Proxy(
+            f"{scheme}://{shown}:{port}",
+            unquote(parts.username) if parts.username is not None else None,
+            unquote(parts.password) if parts.password is not None else None,
+        )
+
+    def authorization(self) -> str | None:
+        """The ``Proxy-Authorization`` header (basic), or ``None`` without credentials."""
+        if self.username is None:
+            return None
+        pair = f"{self.username}:{self.password or ''}".encode()
+        return "Basic " + base64.b64encode(pair).decode("ascii")
+
+
+def _redact(url: str) -> str:
+    """``url`` with the password of its user information replaced by ``***``."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        scheme, rest = "", url
+    userinfo, at, host = rest.rpartition("@")
+    if not at:
+        return url
+    user = userinfo.split(":", 1)[0]
+    return f"{scheme}{sep}{user}:***@{host}"
+
+
+@dataclass(frozen=True, slots=True)
+class Proxies:
+    """
+    Which proxy a request goes through: the ``proxy`` option of ``http()``.
+
+    - ``None`` (the default): from the environment, as curl and requests read it, when the
+      client is created: ``HTTPS_PROXY`` for ``https://`` URLs, ``HTTP_PROXY`` for
+      ``http://`` ones, ``ALL_PROXY`` for either when those are not set (lowercase names
+      first, as curl; ``HTTP_PROXY`` is ignored when ``REQUEST_METHOD`` says the process
+      is a CGI script), and none for a host that ``NO_PROXY`` names (:func:`bypass`).
+    - ``False`` or ``""``: never a proxy, whatever the environment says.
+    - A URL: every request through that proxy (``NO_PROXY`` does not apply).
+    """
+
+    mode: str
+    """``"environment"``, ``"none"`` or ``"fixed"``."""
+    fixed: Proxy | None = None
+
+    @staticmethod
+    def create(value: object) -> Proxies:
+        """The ``proxy`` option, checked (``ValueError`` for a malformed proxy URL)."""
+        if value is None:
+            return Proxies("environment")
+        if value is False or value == "":
+            return Proxies("none")
+        if value is True:
+            raise TypeError("proxy must be a proxy URL, False or None, not True")
+        return Proxies("fixed", Proxy.parse(value))
+
+    def resolve(self) -> ProxyChoice:
+        """What to use for the requests of one client: the environment is read here."""
+        if self.mode == "fixed":
+            return ProxyChoice({"http": self.fixed, "https": self.fixed}, ())
+        if self.mode == "none":
+            return ProxyChoice({}, ())
+        # The *_proxy variables by scheme: lowercase names win, and HTTP_PROXY is ignored
+        # in a CGI script, where a request can set it (httpoxy).
+        env = urllib.request.getproxies_environment()
+        chosen: dict[str, Proxy | None] = {}
+        for scheme in ("http", "https"):
+            for key in (scheme, "all"):
+                value = env.get(key)
+                if value:
+                    name = f"{key.upper()}_PROXY"
+                    chosen[scheme] = Proxy.parse(value, name, default_scheme="http")
+                    break
+        return ProxyChoice(chosen, _no_proxy_entries(env.get("no", "")))
+
+
+def _no_proxy_entries(value: str) -> tuple[str, ...]:
+    return tuple(e.strip().lower() for e in value.replace(" ", ",").split(",") if e.strip())
+
+
+@dataclass(frozen=True, slots=True)
+class ProxyChoice:
+    """The proxies of one client, by URL scheme, and the ``NO_PROXY`` entries."""
+
+    proxies: Mapping[str, Proxy | None]
+    no_proxy: tuple[str, ...]
+
+    def for_url(self, url: str) -> Proxy | None:
+        """The proxy for a request to ``url``, or ``None`` to connect directly."""
+        parts = urlsplit(url)
+        proxy = self.proxies.get(parts.scheme.lower())
+        if proxy is None or not self.no_proxy:
+            return proxy
+        host = (parts.hostname or "").lower()
+        port = parts.port or _DEFAULT_PORTS.get(parts.scheme.lower())
+        return None if bypass(host, port, self.no_proxy) else proxy
+
+
+def bypass(host: str, port: int | None, entries: tuple[str, ...]) -> bool:
+    """
+    Whether ``NO_PROXY`` (split into lowercase ``entries``) sends a request to ``host``
+    directly, as curl and requests decide: ``*`` for every host; a domain for itself and
+    its subdomains (``example.com`` and ``.example.com`` both match ``example.com`` and
+    ``api.example.com``, not ``badexample.com``); an IP address for itself, a network in
+    CIDR form (``10.0.0.0/8``, ``::1/128``) for the addresses in it; an entry with a port
+    (``example.com:8443``, ``[::1]:8080``) for that port only.
+    """
+    host = host.strip("[]").rstrip(".")
+    try:
+        address: ipaddress.IPv4Address | ipaddress.IPv6Address | None
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        address = None
+    for entry in entries:
+        if entry == "*":
+            return True
+        name, want_port = _entry_port(entry)
+        if want_port is not None and want_port != port:
+            continue
+        if address is not None:
+            try:
+                if address in ipaddress.ip_network(name, strict=False):
+                    return True
+            except ValueError:
+                pass
+            continue
+        name = name.lstrip(".").rstrip(".")
+        if name and (host == name or host.endswith("." + name)):
+            return True
+    return False
+
+
+def _entry_port(entry: str) -> tuple[str, int | None]:
+    """A ``NO_PROXY`` entry without its port, and the port (``None`` if it has none)."""
+    if entry.startswith("["):
+        host, _, rest = entry[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else ""
+        return host, int(port) if port.isdigit() else None
+    if entry.count(":") == 1:
+        host, _, port = entry.partition(":")
+        if port.isdigit():
+            return host, int(port)
+    return entry, None
 
 
 def with_query(url: str, params: Mapping[str, str] | None) -> str:
@@ -155,21 +378,33 @@ def with_query(url: str, params: Mapping[str, str] | None) -> str:
 
 
 def request_headers(
-    user: Mapping[str, str] | None, last_event_id: str | None, *, has_body: bool
+    user: Mapping[str, str] | None,
+    last_event_id: str | None,
+    *,
+    has_body: bool,
+    accept_encoding: str = ACCEPT_ENCODING,
+    base: Mapping[str, Any] | None = None,
 ) -> dict[str, str | bytes]:
     """
     The request headers: ``Accept: text/event-stream`` and ``Cache-Control: no-cache``
-    always; the caller's headers; ``Last-Event-ID`` when the last event id is not empty
-    (an empty ``id:`` resets it, so no header), which goes out as UTF-8 whatever characters
-    it has; ``Content-Type: text/plain`` with a body unless the caller set one.
+    always; the ``base`` headers (the transport's request options), replaced by the
+    caller's; ``Accept-Encoding`` with the content codings the client undoes
+    (:data:`._decompress.ACCEPT_ENCODING`) unless the caller's headers set it (``identity``
+    to receive the stream uncompressed); the caller's headers; ``Last-Event-ID`` when the
+    last event id is not empty (an empty ``id:`` resets it, so no header), which goes out as
+    UTF-8 whatever characters it has; ``Content-Type: text/plain`` with a body unless the
+    caller set one.
     """
     headers: dict[str, str | bytes] = {
         "Accept": _CONTENT_TYPE,
         "Cache-Control": "no-cache",
+        "Accept-Encoding": accept_encoding,
     }
-    if user:
-        lower = {name.lower(): name for name in headers}
-        for name, value in user.items():
+    lower = {name.lower(): name for name in headers}
+    for given in (base, user):
+        if not given:
+            continue
+        for name, value in given.items():
             if not isinstance(name, str) or not isinstance(value, (str, bytes)):
                 raise TypeError(f"header {name!r} must map a str to a str, got {value!r}")
             key = name.lower()
@@ -195,7 +430,9 @@ def is_event_stream(content_type: str | None) -> bool:
     return content_type.split(";", 1)[0].strip().lower() == _CONTENT_TYPE
 
 
-def check_response(status: int, headers: Headers, content_type: str | None) -> str:
+def check_response(
+    status: int, headers: Headers, content_type: str | None, *, via_proxy: bool = False
+) -> str:
     """
     Raises unless the response starts an event stream; returns its content coding
     (``identity``, or one of :data:`._decompress.CODINGS`).
@@ -206,10 +443,14 @@ def check_response(status: int, headers: Headers, content_type: str | None) -> s
     media type raises :class:`.HTTPContentTypeError`. Framing that HTTP/1.1 forbids or that
     the client cannot undo raises :class:`.HTTPProtocolError` (see :func:`_content_coding`).
 
+    Through a proxy (``via_proxy``), a ``407`` is the proxy's answer: :class:`.ProxyError`.
+
     The transport closes a rejected response at once, never reading its body: the body of
     an error page may never end.
     """
     if status < 200 or status >= 300 or status == 204:
+        if via_proxy and status == 407:
+            raise ProxyError(status, headers)
         raise HTTPStatusError(status, headers)
     if not is_event_stream(content_type):
         raise HTTPContentTypeError(content_type or "", headers, status)
@@ -261,6 +502,28 @@ def _content_coding(headers: Headers) -> str:
     if len(codings) == 1 and codings[0] in CODINGS:
         return codings[0]
     raise HTTPProtocolError(f"unsupported Content-Encoding {', '.join(codings)!r}", headers)
+
+
+_TUNNEL_FAILED = re.compile(r"Tunnel connection failed: (\d{3})")
+
+
+def tunnel_status(error: BaseException) -> int | None:
+    """
+    The status with which a proxy refused ``CONNECT``, from the error that http.client
+    raises for it (``OSError("Tunnel connection failed: 407 ...")``, which urllib3 wraps)
+    anywhere in the chain of ``error``; ``None`` if it is not such an error.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        for item in (current, *current.args):
+            match = _TUNNEL_FAILED.search(str(item)) if isinstance(item, (str, OSError)) else None
+            if match:
+                return int(match.group(1))
+        nested = [a for a in current.args if isinstance(a, BaseException)]
+        current = nested[0] if nested else (current.__cause__ or current.__context__)
+    return None
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:

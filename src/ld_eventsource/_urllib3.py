@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 import weakref
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from http.client import HTTPException
 from logging import Logger
 from typing import Any, cast
@@ -20,13 +20,16 @@ from ld_eventsource._http import (
     DEFAULT_CONNECT_TIMEOUT,
     LAST_EVENT_ID,
     HttpParams,
+    Proxy,
     Request,
     check_response,
     redirect_after,
+    tunnel_status,
 )
 from ld_eventsource.errors import (
     CaseInsensitiveHeaders,
     HTTPProtocolError,
+    ProxyError,
     StreamTimeoutError,
 )
 
@@ -35,20 +38,19 @@ __all__ = ["Urllib3Transport"]
 _READ_SIZE = 65536
 
 
-class _OwnPoolManager(urllib3.PoolManager):
+class _Tracking:
     """
-    The pool a client makes for itself: it keeps track of its connections, so that
-    ``close()`` from another thread can also end an attempt still waiting for its response.
+    What the pools a client makes for itself add to urllib3's: they keep track of their
+    connections, so that ``close()`` from another thread can also end an attempt still
+    waiting for its response (mixed into a ``PoolManager`` or a ``ProxyManager``).
 
     It overrides urllib3's ``_new_pool`` and wraps the pool's ``ConnectionCls``, both
     present from urllib3 1.26 to 2.x; a pool without ``ConnectionCls`` is used untracked,
     and then such an attempt ends with its timeouts instead.
     """
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.connections: weakref.WeakSet[Any] = weakref.WeakSet()
-        self.interrupted = False
+    connections: weakref.WeakSet[Any]
+    interrupted: bool
 
     def _new_pool(
         self,
@@ -57,7 +59,7 @@ class _OwnPoolManager(urllib3.PoolManager):
         port: int,
         request_context: dict[str, Any] | None = None,
     ) -> Any:
-        pool: Any = super()._new_pool(scheme, host, port, request_context)
+        pool: Any = super()._new_pool(scheme, host, port, request_context)  # type: ignore[misc]
         make = getattr(pool, "ConnectionCls", None)
         if make is None:
             return pool
@@ -96,6 +98,29 @@ class _OwnPoolManager(urllib3.PoolManager):
             _shutdown(connection)
 
 
+class _OwnPoolManager(_Tracking, urllib3.PoolManager):
+    """The pool a client makes for itself, for the requests that go directly."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.connections = weakref.WeakSet()
+        self.interrupted = False
+
+
+class _OwnProxyManager(_Tracking, urllib3.ProxyManager):
+    """The pool a client makes for itself for the requests through one proxy."""
+
+    def __init__(self, proxy: Proxy, connection_pool_kw: Mapping[str, Any]) -> None:
+        authorization = proxy.authorization()
+        super().__init__(
+            proxy.url,
+            proxy_headers={"Proxy-Authorization": authorization} if authorization else None,
+            **connection_pool_kw,
+        )
+        self.connections = weakref.WeakSet()
+        self.interrupted = False
+
+
 def _shutdown(connection: Any) -> None:
     """Shuts down the socket of a urllib3 connection, if it has one."""
     sock = getattr(connection, "sock", None)
@@ -114,6 +139,11 @@ class Urllib3Transport:
     def __init__(self, params: HttpParams, pool: urllib3.PoolManager | None):
         if pool is not None and not isinstance(pool, urllib3.PoolManager):
             raise TypeError(f"pool must be a urllib3.PoolManager, not {type(pool).__name__}")
+        if isinstance(pool, urllib3.ProxyManager) and params.proxy.mode == "fixed":
+            raise ValueError(
+                "proxy cannot be given with a pool that is a urllib3.ProxyManager:"
+                " the pool's own proxy is used"
+            )
         self._params = params
         self._pool = pool
 
@@ -125,6 +155,9 @@ class _HttpConnectionClient(ConnectionClient):
     def __init__(self, params: HttpParams, pool: urllib3.PoolManager | None, logger: Logger):
         self._params = params
         self._pool = pool if pool is not None else _OwnPoolManager()
+        # A ProxyManager of the caller's is used as it is, for every request.
+        self._proxies = None if isinstance(pool, urllib3.ProxyManager) else params.proxy.resolve()
+        self._proxy_pools: dict[Proxy, _OwnProxyManager] = {}
         self._logger = logger
         options = dict(params.request_options)
         timeout = options.pop("timeout", None)
@@ -152,11 +185,9 @@ class _HttpConnectionClient(ConnectionClient):
         self._options = options
 
     def connect(self, last_event_id: str | None) -> ConnectionResult:
-        request = self._params.request(last_event_id)
         options = dict(self._options)
-        user_headers = options.pop("headers", None)
-        headers: dict[str, Any] = dict(user_headers) if user_headers else {}
-        headers.update(request.headers)
+        request = self._params.request(last_event_id, base=options.pop("headers", None))
+        headers: dict[str, Any] = request.headers
         last_id = headers.get(LAST_EVENT_ID)
         if isinstance(last_id, str):
             # http.client writes a str header value as Latin-1; the id goes out as UTF-8.
@@ -164,15 +195,22 @@ class _HttpConnectionClient(ConnectionClient):
         request = Request(request.method, request.url, headers, request.body)
         followed = 0
         while True:
-            self._logger.info("Connecting to stream at %s", request.url)
-            response = self._send(request, options)
+            proxy = self._proxies.for_url(request.url) if self._proxies else None
+            if proxy is None:
+                self._logger.info("Connecting to stream at %s", request.url)
+            else:  # the proxy's URL never holds its credentials
+                self._logger.info("Connecting to stream at %s via %s", request.url, proxy.url)
+            response = self._send(self._pool_for(proxy), request, options)
             try:
                 follow = redirect_after(
                     request, response.status, response.headers, followed, self._params.max_redirects
                 )
                 if follow is None:
                     coding = check_response(
-                        response.status, response.headers, response.headers.get("Content-Type")
+                        response.status,
+                        response.headers,
+                        response.headers.get("Content-Type"),
+                        via_proxy=proxy is not None,
                     )
             except Exception:
                 _discard(response)  # at once, whatever the body does
@@ -190,9 +228,24 @@ class _HttpConnectionClient(ConnectionClient):
             status=response.status,
         )
 
-    def _send(self, request: Request, options: dict[str, Any]) -> urllib3.BaseHTTPResponse:
+    def _pool_for(self, proxy: Proxy | None) -> urllib3.PoolManager:
+        """The pool for a request through ``proxy`` (``None``: directly)."""
+        if proxy is None:
+            return self._pool
+        pool = self._proxy_pools.get(proxy)
+        if pool is None:
+            # With the connection settings (CA, client certificate...) of the caller's pool.
+            settings = (
+                {} if isinstance(self._pool, _OwnPoolManager) else self._pool.connection_pool_kw
+            )
+            pool = self._proxy_pools[proxy] = _OwnProxyManager(proxy, settings)
+        return pool
+
+    def _send(
+        self, pool: urllib3.PoolManager, request: Request, options: dict[str, Any]
+    ) -> urllib3.BaseHTTPResponse:
         try:
-            return self._pool.request(
+            return pool.request(
                 request.method,
                 request.url,
                 body=request.body,
@@ -210,6 +263,9 @@ class _HttpConnectionClient(ConnectionClient):
             raise StreamTimeoutError(self._read_timeout or 0.0) from error
         if isinstance(error, InvalidHeader):  # urllib3 2: Content-Length values that differ
             raise HTTPProtocolError(str(error)) from error
+        status = tunnel_status(error)
+        if status is not None:  # the proxy refused CONNECT
+            raise ProxyError(status) from error
         cause = _cause(error)
         if isinstance(cause, HTTPException) and not isinstance(cause, ConnectionError):
             # http.client's verdict on the head: a bad status line, a line too long, more
@@ -220,10 +276,13 @@ class _HttpConnectionClient(ConnectionClient):
         raise error from (error.__cause__ or error.__context__)
 
     def close(self) -> None:
+        own: list[_Tracking] = list(self._proxy_pools.values())
         if isinstance(self._pool, _OwnPoolManager):
-            self._pool.interrupt()
+            own.append(self._pool)
+        for pool in own:
+            pool.interrupt()
             # PoolManager.clear() closes the idle connections of every pool it holds.
-            self._pool.clear()
+            cast(urllib3.PoolManager, pool).clear()
 
 
 def _chunks(

@@ -13,6 +13,7 @@ __all__ = [
     "HTTPProtocolError",
     "HTTPStatusError",
     "Headers",
+    "ProxyError",
     "StreamTimeoutError",
 ]
 
@@ -137,6 +138,24 @@ class HTTPStatusError(Exception):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self._status, self._headers))
+
+
+class ProxyError(HTTPStatusError):
+    """
+    The HTTP proxy refused the request: it answered ``CONNECT`` (the tunnel to an
+    ``https://`` stream) with a status other than 2xx, or answered any request with ``407``
+    (proxy authentication required or refused). Its ``status`` is the proxy's, such
+    as ``407`` or ``502`` (the proxy could not reach the server).
+
+    A subclass of :class:`HTTPStatusError`: code that handles that handles this too. Like
+    any stream failure it goes through the error strategy. A proxy that cannot be reached, or
+    that drops the connection, is a network error of the transport instead, as for a server.
+    The message never holds the proxy's credentials.
+    """
+
+    def __init__(self, status: int, headers: Headers | None = None):
+        super().__init__(status, headers)
+        self.args = (f"HTTP proxy error {status}",)
 
 
 class HTTPContentTypeError(Exception):

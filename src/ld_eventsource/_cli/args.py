@@ -64,6 +64,8 @@ class Options:
     color: str
     insecure: bool
     cacert: str | None
+    proxy: str | None = None
+    """``--proxy``: ``None`` from the environment, ``""`` none."""
     warnings: tuple[str, ...] = ()
     """Things worth saying about the command line that do not stop it."""
 
@@ -216,6 +218,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--cacert",
         metavar="FILE",
         help="verify the server's certificate with the CAs in FILE (PEM)",
+    )
+    request.add_argument(
+        "--proxy",
+        metavar="URL",
+        help="go through the HTTP proxy at URL (http://[USER:PASSWORD@]HOST:PORT); '' for"
+        " none (default: HTTPS_PROXY, HTTP_PROXY, ALL_PROXY and NO_PROXY)",
     )
 
     retry = parser.add_argument_group("reconnection")
@@ -431,5 +439,6 @@ def parse_options(argv: Sequence[str], stdin: IO[bytes] | None = None) -> Option
         color=ns.color,
         insecure=ns.insecure,
         cacert=ns.cacert,
+        proxy=ns.proxy,
         warnings=tuple(warnings),
     )

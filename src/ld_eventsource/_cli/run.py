@@ -18,12 +18,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from logging import Logger
 from time import monotonic, time
-from typing import IO, TYPE_CHECKING, Any, Final, NoReturn, TextIO
+from typing import IO, TYPE_CHECKING, Any, Final, Literal, NoReturn, TextIO
 
 from ld_eventsource._cli.args import Options, UsageError
 from ld_eventsource._cli.formats import NO_VALUE, make_formatter, use_color
 from ld_eventsource._cli.report import Reporter, Stats, causes, describe, status_text
 from ld_eventsource._cli.state import StateFile, StateFileError
+from ld_eventsource._http import Proxies, Proxy
 from ld_eventsource.actions import Comment, Event, Fault, Start
 from ld_eventsource.config import (
     ConnectionClient,
@@ -149,7 +150,8 @@ def decide(
 def make_pool(opts: Options) -> PoolManager | None:
     """
     The urllib3 pool for ``--insecure`` or ``--cacert``; ``None`` (the client's own pool)
-    otherwise. The place where a proxy manager would be made.
+    otherwise. With ``--proxy`` (or a proxy from the environment), the client makes its
+    proxy manager with this pool's TLS settings.
 
     :raises UsageError: the CA file cannot be used
     """
@@ -196,9 +198,10 @@ def make_strategy(opts: Options, pool: PoolManager | None) -> ConnectStrategy:
             method=opts.method,
             body=opts.body,
             read_timeout=opts.read_timeout,
+            proxy=False if opts.proxy == "" else opts.proxy,
         )
     except ValueError as e:
-        raise UsageError(str(e)) from None
+        raise UsageError(str(e).replace("proxy ", "--proxy ", 1)) from None
 
 
 class _Watched(ConnectStrategy):
@@ -240,17 +243,29 @@ class _Watch:
         self.opts = opts
         self.stats = stats
         self.reporter = reporter
+        self._proxy: Proxy | Literal[False] | None = False  # False: not worked out yet
 
     def attempt(self, last_event_id: str | None) -> None:
         self.stats.attempts += 1
         report = self.reporter
         if report.verbose:
             report.log(f"* attempt {self.stats.attempts}: {self.opts.method} {self.opts.url}")
+            proxy = self.proxy()
+            if proxy is not None:  # its URL without the credentials
+                report.log(f"* via proxy {proxy.url}")
             if last_event_id:
                 report.log(f"> Last-Event-ID: {last_event_id}")
             report.log_headers(">", self.opts.headers)
             if self.opts.body is not None:
                 report.log(f"> ({len(self.opts.body)} bytes of body)")
+
+    def proxy(self) -> Proxy | None:
+        """The proxy of the stream URL, by the rules the client follows (--proxy, or the
+        environment, read when the client was created)."""
+        if self._proxy is False:
+            choice = Proxies.create(False if self.opts.proxy == "" else self.opts.proxy)
+            self._proxy = choice.resolve().for_url(self.opts.url)
+        return self._proxy
 
     def connected(self, status: int | None, headers: Headers | None) -> None:
         self.reporter.log(f"< {status_text(status)}" if status is not None else "< connected")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from logging import Logger
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from ld_eventsource._connect import AsyncConnectionClient, AsyncConnectionResult, TransportStrategy
 from ld_eventsource._http import HttpParams
@@ -57,13 +57,17 @@ class AsyncConnectStrategy:
         body: str | bytes | None = None,
         read_timeout: float | None = None,
         max_redirects: int = 10,
+        proxy: str | Literal[False] | None = None,
     ) -> AsyncConnectStrategy:
         """
         The default HTTP implementation, on ``aiohttp``.
 
-        ``url``, ``headers``, ``query_params``, ``method``, ``body``, ``read_timeout`` and
-        ``max_redirects`` are the options of :meth:`.ConnectStrategy.http`, documented there:
-        the same names, with the same meaning, for both clients.
+        ``url``, ``headers``, ``query_params``, ``method``, ``body``, ``read_timeout``,
+        ``max_redirects`` and ``proxy`` are the options of :meth:`.ConnectStrategy.http`,
+        documented there: the same names, with the same meaning, for both clients. The proxy
+        applies with a ``session`` of one's own too (a ``proxy`` in
+        ``aiohttp_request_options`` wins over it); ``proxy=False`` leaves a session made
+        with ``trust_env=True`` to read the environment itself.
 
         :param session: an ``aiohttp.ClientSession`` to use; the client never closes a session
             it was given. A stream holds one of the session's connections for as long as it

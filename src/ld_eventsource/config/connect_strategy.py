@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from logging import Logger
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from ld_eventsource._connect import ConnectionClient, ConnectionResult, TransportStrategy
 from ld_eventsource._http import HttpParams
@@ -62,6 +62,7 @@ class ConnectStrategy:
         body: str | bytes | None = None,
         read_timeout: float | None = None,
         max_redirects: int = 10,
+        proxy: str | Literal[False] | None = None,
     ) -> ConnectStrategy:
         """
         The default HTTP implementation, on ``urllib3``.
@@ -81,6 +82,24 @@ class ConnectStrategy:
         :param read_timeout: seconds without any byte on an open stream after which the
             client drops the connection and reports a :class:`.StreamTimeoutError`
         :param max_redirects: how many redirects to follow before failing
+        :param proxy: the HTTP proxy: ``None`` (the default) takes it from the environment
+            when the client is created, as curl and requests do (``HTTPS_PROXY``,
+            ``HTTP_PROXY``, ``ALL_PROXY``, lowercase names too, and ``NO_PROXY``); ``False``
+            (or ``""``) never uses one, whatever the environment says; a URL such as
+            ``"http://user:password@proxy.example:3128"`` sends every request through it
+            (``NO_PROXY`` does not apply). ``https://`` streams go through a ``CONNECT``
+            tunnel; user and password become a ``Proxy-Authorization: Basic`` header, and
+            are never logged. A proxy that refuses raises :class:`.ProxyError` (with its
+            status). With ``pool``: a ``urllib3.ProxyManager`` is used as it is, and then
+            ``proxy`` must be ``None`` or ``False``; a plain ``PoolManager`` serves the
+            direct requests, and the client makes a ``ProxyManager`` with the pool's
+            connection settings (its CA, say) for those through a proxy.
+            See :doc:`/guides/proxies`.
+
+        The request asks for ``Accept-Encoding: gzip, deflate`` (and ``br``, ``zstd`` when
+        their modules are installed), which the client undoes as the bytes arrive; a
+        ``headers`` entry for ``Accept-Encoding`` replaces it (``identity`` for none). See
+        :doc:`/guides/compression`.
         """
         # Every argument by name (both factories name their options alike): one definition
         # checks them all.

@@ -166,7 +166,7 @@ class SSEClient:
         if self._conn is not None:
             # Decided before the connection drops, so that a reader woken by the drop
             # finds the decision made.
-            self._stop_after_interrupt = not self._policy.failed(None)
+            self._stop_after_interrupt = not self._policy.should_retry(None)
             self._drop()
 
     @property
@@ -243,7 +243,7 @@ class SSEClient:
             except Exception as e:
                 if self._closed:
                     return None
-                if not policy.failed(e):
+                if not policy.should_retry(e):
                     raise
                 if faults:
                     return Fault(e)
@@ -259,51 +259,63 @@ class SSEClient:
         return None
 
     def _read(self, *, events_only: bool) -> Iterator[Any]:
+        """
+        The iterator behind :attr:`all` and :attr:`events`: one round of the outer loop per
+        connection, until the client is closed or the error strategy says to stop.
+
+        * Not connected: connect (after the retry delay), announcing the connection with a
+          :class:`.Start` or the failure with a :class:`.Fault`.
+        * Connected: hand out the items parsed from the connection's bytes, those already
+          parsed first (``_backlog``: a caller who breaks out of the iteration finds them
+          there next time), then those of each chunk the moment it arrives. Reading stops at
+          the end of the stream, a failed read, an event over the size limit (the parser's
+          last item), or when :meth:`interrupt` or :meth:`close` drops the connection while
+          an item is out. Then the policy decides: reconnect, or stop (raising the error).
+        """
         policy = self._policy
         while not self._closed:
             conn = self._conn
             if conn is None:
                 action = self._try_start(faults=True, announce=not events_only)
-                if action is None:
-                    continue
-                if not events_only:
+                if action is not None and not events_only:
                     yield action
-                del action  # not kept alive for as long as the connection lasts
+                action = None  # not kept alive for as long as the connection lasts
                 continue
+
             parser = self._parser
             stream = conn.stream
             items = self._backlog
-            error: Exception | None = None
+            error: Exception | None = None  # what ended the connection; None: the server
             try:
-                while True:
+                while True:  # one round per chunk
                     for item in items:
                         cls = item.__class__
                         if cls is Event:
-                            policy.last_event_id = item[3]
+                            policy.last_event_id = item.last_event_id
                             yield item
                         elif cls is Comment:
                             if not events_only:
                                 yield item
                         elif cls is RetryChange:
-                            policy.set_retry(item[0])
+                            policy.set_retry(item.milliseconds)
                         elif cls is IdChange:
-                            policy.last_event_id = item[0]
+                            policy.last_event_id = item.last_event_id
                         else:
-                            raise cast(Exception, item)
+                            error = item  # EventTooLargeError: the connection ends with it
+                            break
                         if self._conn is not conn:
-                            break
-                    else:
-                        # Nothing handed out is kept alive while waiting for the next chunk.
-                        item = items = self._backlog = NO_ITEMS
-                        chunk = next(stream, None)
-                        if chunk is None:
-                            break
-                        items = self._backlog = iter(parser.feed(chunk))
-                        del chunk
-                        continue
-                    break
+                            break  # dropped while the item was out
+                    if error is not None or self._conn is not conn:
+                        break
+                    # Every item handed out, and none kept alive while waiting for the next.
+                    item = items = self._backlog = NO_ITEMS
+                    chunk = next(stream, None)
+                    if chunk is None:
+                        break  # the server ended the stream
+                    items = self._backlog = iter(parser.feed(chunk))
+                    del chunk
             except Exception as e:
-                error = e
+                error = e  # the read failed
             if self._closed:
                 return
             if self._conn is not conn:
@@ -314,7 +326,7 @@ class SSEClient:
             else:
                 self._drop()
                 parser.end()
-                stop = not policy.failed(error)
+                stop = not policy.should_retry(error)
             if stop and error is not None:
                 raise error
             if not events_only:

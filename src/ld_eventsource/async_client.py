@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator
 from types import TracebackType
 from typing import Any, cast
@@ -19,6 +20,7 @@ from ld_eventsource._parser import (
     SSEParser,
 )
 from ld_eventsource._reconnect import ReconnectPolicy
+from ld_eventsource._stats import ClientLogger, Counters
 from ld_eventsource.actions import Action, Comment, Event, Fault, Start
 from ld_eventsource.config.async_connect_strategy import (
     AsyncConnectionClient,
@@ -35,6 +37,7 @@ from ld_eventsource.errors import ExceptionWithHeaders as ExceptionWithHeaders  
 from ld_eventsource.errors import Headers as Headers  # noqa: PLC0414
 from ld_eventsource.errors import HTTPContentTypeError as HTTPContentTypeError  # noqa: PLC0414
 from ld_eventsource.errors import HTTPStatusError as HTTPStatusError  # noqa: PLC0414
+from ld_eventsource.stats import ClientStats, State
 
 __all__ = ["AsyncSSEClient"]
 
@@ -46,6 +49,8 @@ _DEFAULT_ERROR_STRATEGY = ErrorStrategy.always_fail()
 # What _try_start returns for a connection that nobody will see announced: it saves making a
 # Start, and the connection's headers (which may be built on demand).
 _UNANNOUNCED = Start(None)
+
+_monotonic = time.monotonic
 
 
 class AsyncSSEClient:
@@ -93,8 +98,10 @@ class AsyncSSEClient:
     ):
         # Every argument is checked, and every default filled in, here and only here.
         strategy = resolve_connect(connect, url, AsyncConnectStrategy, AsyncConnectStrategy.http)
-        if logger is None:
-            logger = null_logger()
+        self._counters = Counters()
+        # The caller's logger gets every record with the client's stats (record.sse); the
+        # default one writes nothing, so needs none.
+        logger = null_logger() if logger is None else ClientLogger(logger, self._stats_dict)
         self._logger = logger
         last_event_id = _validate.instance("last_event_id", last_event_id, str, None)
         # One parser for all the connections, reset for each one.
@@ -164,7 +171,10 @@ class AsyncSSEClient:
         if self._conn is not None:
             # Decided before the connection drops, so that a reader woken by the drop
             # finds the decision made.
-            self._stop_after_interrupt = not self._policy.should_retry(None)
+            self._counters.phase = "waiting"
+            stop = self._stop_after_interrupt = not self._policy.should_retry(None)
+            if stop:
+                self._counters.phase = "idle"
             await self._drop()
 
     @property
@@ -197,6 +207,34 @@ class AsyncSSEClient:
         return self._policy.next_retry_delay
 
     @property
+    def stats(self) -> ClientStats:
+        """
+        A snapshot of what the client has done so far: its state, its connection attempts
+        and their failures, what it received and when (see :class:`.ClientStats`). Made when
+        asked, from counters the client keeps anyway; safe to read from another task.
+        """
+        counters = self._counters
+        state: State
+        if self._closed:
+            state = "closed"
+        elif self._conn is not None:
+            state = "open"
+        else:
+            state = counters.phase
+        parser = self._parser
+        policy = self._policy
+        return counters.snapshot(
+            state=state,
+            events=parser.events,
+            comments=parser.comments,
+            retry_delay=policy.next_retry_delay,
+            last_event_id=policy.last_event_id,
+        )
+
+    def _stats_dict(self) -> dict[str, Any]:
+        return self.stats.as_dict()
+
+    @property
     def last_event_id(self) -> str | None:
         """
         The id of the last event handed out (or of the last id-only block), as will be sent
@@ -223,9 +261,11 @@ class AsyncSSEClient:
 
     async def _try_start(self, *, faults: bool, announce: bool) -> Start | Fault | None:
         policy = self._policy
+        counters = self._counters
         while self._conn is None and not self._closed:
             delay = policy.delay()
             if delay > 0:
+                counters.phase = "waiting"
                 self._logger.info("Will reconnect after delay of %.3fs", delay)
                 wake = self._wake
                 if wake is None:
@@ -236,12 +276,16 @@ class AsyncSSEClient:
                         return None
                 if await wake.wait(delay):
                     return None
+            counters.phase = "connecting"
+            counters.attempts += 1
             try:
                 conn = await self._client.connect(policy.last_event_id)
             except Exception as e:
                 if self._closed:
                     return None
+                counters.failed(e, "waiting")
                 if not policy.should_retry(e):
+                    counters.phase = "idle"
                     raise
                 if faults:
                     return Fault(e)
@@ -250,6 +294,7 @@ class AsyncSSEClient:
                 await conn.close()
                 return None
             policy.connected()
+            counters.connections += 1
             self._conn = conn
             self._parser.reset(policy.last_event_id)
             self._stop_after_interrupt = False
@@ -271,6 +316,7 @@ class AsyncSSEClient:
           an item is out. Then the policy decides: reconnect, or stop (raising the error).
         """
         policy = self._policy
+        counters = self._counters
         while not self._closed:
             conn = self._conn
             if conn is None:
@@ -283,6 +329,7 @@ class AsyncSSEClient:
             parser = self._parser
             stream = conn.stream
             items = self._backlog
+            arrived = counters.byte_at  # when the bytes of the items arrived
             error: Exception | None = None  # what ended the connection; None: the server
             try:
                 while True:  # one round per chunk
@@ -290,6 +337,7 @@ class AsyncSSEClient:
                         cls = item.__class__
                         if cls is Event:
                             policy.last_event_id = item.last_event_id
+                            counters.event_at = arrived
                             yield item
                         elif cls is Comment:
                             if not events_only:
@@ -310,6 +358,8 @@ class AsyncSSEClient:
                     chunk = await anext(stream, None)
                     if chunk is None:
                         break  # the server ended the stream
+                    arrived = counters.byte_at = _monotonic()
+                    counters.bytes += len(chunk)
                     items = self._backlog = iter(parser.feed(chunk))
                     del chunk
             except Exception as e:
@@ -324,7 +374,10 @@ class AsyncSSEClient:
             else:
                 await self._drop()
                 parser.end()
+                counters.failed(error, "waiting")
                 stop = not policy.should_retry(error)
+                if stop:
+                    counters.phase = "idle"
             if stop and error is not None:
                 raise error
             if not events_only:

@@ -81,7 +81,8 @@ REPLACEMENTS: list[Replacement] = [
     Pattern(r"\b__aexit__\b", "__exit__"),
     Pattern(r"\basync def\b", "def"),
     Pattern(r"\bawait ", ""),
-    Pattern(r"\banext\(", "next("),
+    Pattern(r"\b__anext__\b", "__next__"),
+    Pattern(r"\bStopAsyncIteration\b", "StopIteration"),
 ]
 
 

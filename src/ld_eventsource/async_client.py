@@ -355,8 +355,11 @@ class AsyncSSEClient:
                         break
                     # Every item handed out, and none kept alive while waiting for the next.
                     item = items = self._backlog = NO_ITEMS
-                    chunk = await anext(stream, None)
-                    if chunk is None:
+                    try:
+                        # (Called directly: the wrapper of the builtin with a default costs
+                        # more than parsing a small event.)
+                        chunk = await stream.__anext__()
+                    except StopAsyncIteration:
                         break  # the server ended the stream
                     arrived = counters.byte_at = _monotonic()
                     counters.bytes += len(chunk)

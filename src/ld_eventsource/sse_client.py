@@ -357,8 +357,11 @@ class SSEClient:
                         break
                     # Every item handed out, and none kept alive while waiting for the next.
                     item = items = self._backlog = NO_ITEMS
-                    chunk = next(stream, None)
-                    if chunk is None:
+                    try:
+                        # (Called directly: the wrapper of the builtin with a default costs
+                        # more than parsing a small event.)
+                        chunk = stream.__next__()
+                    except StopIteration:
                         break  # the server ended the stream
                     arrived = counters.byte_at = _monotonic()
                     counters.bytes += len(chunk)

@@ -191,23 +191,14 @@ def _default_options(read_timeout: float | None) -> tuple[dict[str, Any], float 
 
 class _AsyncHttpConnectionClient(AsyncConnectionClient):
     # One per AsyncSSEClient, so kept small: what is shared lives in the strategy.
-    __slots__ = (
-        "_cancelled_by_close",
-        "_closed",
-        "_connector",
-        "_logger",
-        "_own_session",
-        "_pending",
-        "_strategy",
-    )
+    __slots__ = ("_closed", "_connector", "_logger", "_own_session", "_pending", "_strategy")
 
     def __init__(self, strategy: AiohttpTransport, logger: Logger):
         self._strategy = strategy
         self._own_session: aiohttp.ClientSession | None = None
         self._connector: _SharedConnector | None = None
         self._logger = logger
-        self._pending: asyncio.Task[Any] | None = None  # the task waiting in _send
-        self._cancelled_by_close = False
+        self._pending: asyncio.Future[aiohttp.ClientResponse] | None = None
         self._closed = False
 
     def _get_session(self) -> aiohttp.ClientSession:
@@ -280,23 +271,21 @@ class _AsyncHttpConnectionClient(AsyncConnectionClient):
     ) -> aiohttp.ClientResponse:
         if self._closed:  # between two requests of a redirect chain
             raise aiohttp.ClientConnectionError("the client was closed")
-        # The request runs in the caller's task, which close() from another task cancels
-        # while it waits here (closing the session would not end the request when the
-        # connector is shared with other clients, or is the caller's); that cancellation is
-        # then the error of a closed client. (A task of the request's own would cost an
-        # object and a wake-up more per connection: bench/fanout.py.)
-        task = self._pending = asyncio.current_task()
-        try:
-            return await session.request(
+        # The request runs as a task of its own, which close() cancels: closing the session
+        # would not end it when the connector is shared with other clients, or is the
+        # caller's.
+        pending = self._pending = asyncio.ensure_future(
+            session.request(
                 request.method, request.url, headers=request.headers, data=request.body, **options
             )
+        )
+        try:
+            return await pending
         except asyncio.CancelledError:
-            if self._cancelled_by_close:
-                self._cancelled_by_close = False
-                uncancel = getattr(task, "uncancel", None)  # Python 3.11+
-                # Unless the task was also cancelled by someone else.
-                if uncancel is None or uncancel() == 0:
-                    raise aiohttp.ClientConnectionError("the client was closed") from None
+            task = asyncio.current_task()
+            cancelling = getattr(task, "cancelling", None)  # Python 3.11+
+            if self._closed and pending.cancelled() and not (cancelling and cancelling()):
+                raise aiohttp.ClientConnectionError("the client was closed") from None
             raise
         except aiohttp.ClientResponseError as e:
             cause = e.__cause__
@@ -314,10 +303,9 @@ class _AsyncHttpConnectionClient(AsyncConnectionClient):
 
     async def close(self) -> None:
         self._closed = True
-        task, self._pending = self._pending, None
-        if task is not None and task is not asyncio.current_task():
-            self._cancelled_by_close = True
-            task.cancel()
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.cancel()
         session, self._own_session = self._own_session, None
         connector, self._connector = self._connector, None
         try:

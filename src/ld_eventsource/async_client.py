@@ -100,8 +100,12 @@ class AsyncSSEClient:
         strategy = resolve_connect(connect, url, AsyncConnectStrategy, AsyncConnectStrategy.http)
         self._counters = Counters()
         # The caller's logger gets every record with the client's stats (record.sse); the
-        # default one writes nothing, so needs none.
-        logger = null_logger() if logger is None else ClientLogger(logger, self._stats_dict)
+        # default one writes nothing, so needs none. (Anything else that logs, such as a
+        # LoggerAdapter, is used as it is.)
+        if logger is None:
+            logger = null_logger()
+        elif isinstance(logger, logging.Logger):
+            logger = ClientLogger(logger, self._stats_dict)
         self._logger = logger
         last_event_id = _validate.instance("last_event_id", last_event_id, str, None)
         # One parser for all the connections, reset for each one.

@@ -4,9 +4,12 @@ OpenTelemetry metrics. Needs the ``otel`` extra (``opentelemetry-api``).
 
 .. code-block:: python
 
-    from ld_eventsource import otel
+    from ld_eventsource import SSEClient, otel
 
-    otel.instrument(client, attributes={"stream": "prices"})
+    with SSEClient("https://example.com/stream") as client:
+        otel.instrument(client, attributes={"stream": "prices"})
+        for event in client.events:
+            print(event.data)
 
 Every instrument is observable: its callback reads the clients' snapshots when the SDK
 collects, so instrumenting costs nothing per event, and nothing at all when no SDK is

@@ -25,7 +25,7 @@ import ld_eventsource.version
 
 EXPECTED_ALL: dict[str, set[str]] = {
     "ld_eventsource": {"SSEClient", "AsyncSSEClient", "ClientStats", "__version__"},
-    "ld_eventsource.stats": {"ClientStats", "FAILURE_KINDS", "STATES", "State"},
+    "ld_eventsource.stats": {"ClientStats"},
     "ld_eventsource.actions": {"Action", "Event", "Comment", "Start", "Fault"},
     "ld_eventsource.errors": {
         "CaseInsensitiveHeaders",

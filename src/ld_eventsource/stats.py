@@ -1,5 +1,5 @@
 """
-:class:`ClientStats`, a snapshot of what a client has done: its state, its connections and
+:class:`~ld_eventsource.ClientStats`, a snapshot of what a client has done: its state, its connections and
 their failures, what it received and when. Read it as :attr:`.SSEClient.stats` or
 :attr:`.AsyncSSEClient.stats`.
 
@@ -14,13 +14,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any, Final, Literal
 
-__all__ = ["FAILURE_KINDS", "STATES", "ClientStats", "State"]
+# FAILURE_KINDS, STATES and State are importable too; ClientStats documents their values.
+__all__ = ["ClientStats"]
 
 State = Literal["idle", "connecting", "open", "waiting", "closed"]
 """The values of :attr:`ClientStats.state`."""
 
 STATES: Final[tuple[State, ...]] = ("idle", "connecting", "open", "waiting", "closed")
-"""Every :data:`State`, in the order of a connection's life."""
+"""Every ``State``, in the order of a connection's life."""
 
 FAILURE_KINDS: Final = (
     "http_status",
@@ -67,8 +68,13 @@ class ClientStats:
     """Attempts that connected: a response that is an event stream."""
     failures: Mapping[str, int]
     """
-    Failed attempts and ended streams, by kind (every key of :data:`FAILURE_KINDS`, 0 if
-    none). A stream dropped by ``interrupt()`` or ``close()`` is none of them.
+    Failed attempts and ended streams, by kind, every kind present (0 if none):
+    ``http_status`` (:class:`.HTTPStatusError`, 204 included), ``content_type``
+    (:class:`.HTTPContentTypeError`), ``network`` (refused, reset, DNS, TLS, ...),
+    ``timeout`` (the read or the connect timeout), ``protocol``
+    (:class:`.HTTPProtocolError`), ``size_limit`` (:class:`.EventTooLargeError`) and
+    ``ended`` (the server ended the stream in an orderly way). A stream dropped by
+    ``interrupt()`` or ``close()`` is none of them.
     """
     events: int
     """Events received (parsed from the stream), whether or not read from the client yet."""
@@ -89,7 +95,7 @@ class ClientStats:
     last_event_id: str | None
     """The id that the next connection sends as ``Last-Event-ID``."""
     last_failure: str | None
-    """The kind (a :data:`FAILURE_KINDS` key) of the last failure, ``None`` before any."""
+    """The kind (a key of :attr:`failures`) of the last failure, ``None`` before any."""
 
     @property
     def reconnects(self) -> int:

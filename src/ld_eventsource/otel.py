@@ -16,18 +16,18 @@ collects, so instrumenting costs nothing per event, and nothing at all when no S
 configured (the API's meter does nothing then). The instruments, each with the caller's
 attributes of each client:
 
-* ``sse.client.connection_attempts`` (counter): :attr:`~ld_eventsource.ClientStats.connection_attempts`;
-* ``sse.client.connections`` (counter): :attr:`~ld_eventsource.ClientStats.connections`;
-* ``sse.client.failures`` (counter): :attr:`~ld_eventsource.ClientStats.failures`, a series for each
+* ``sse.client.connection_attempts`` (counter): :attr:`.ClientStats.connection_attempts`;
+* ``sse.client.connections`` (counter): :attr:`.ClientStats.connections`;
+* ``sse.client.failures`` (counter): :attr:`.ClientStats.failures`, a series for each
   ``sse.failure.kind``;
-* ``sse.client.events`` and ``sse.client.comments`` (counters): :attr:`~ld_eventsource.ClientStats.events`,
-  :attr:`~ld_eventsource.ClientStats.comments`;
-* ``sse.client.received`` (counter, ``By``): :attr:`~ld_eventsource.ClientStats.bytes_received`;
+* ``sse.client.events`` and ``sse.client.comments`` (counters): :attr:`.ClientStats.events`,
+  :attr:`.ClientStats.comments`;
+* ``sse.client.received`` (counter, ``By``): :attr:`.ClientStats.bytes_received`;
 * ``sse.client.streams`` (up-down counter): how many clients are in each
   ``sse.client.state``;
 * ``sse.client.event_age`` (gauge, ``s``): seconds since the last event, the oldest of the
   series (no point before a first event);
-* ``sse.client.retry_delay`` (gauge, ``s``): :attr:`~ld_eventsource.ClientStats.retry_delay`, the largest
+* ``sse.client.retry_delay`` (gauge, ``s``): :attr:`.ClientStats.retry_delay`, the largest
   of the series.
 
 Clients with the same attributes add up into one series. A client is observed for as long
@@ -60,7 +60,7 @@ class StatsSource(Protocol):
 
     @property
     def stats(self) -> ClientStats:
-        """The snapshot (see :class:`~ld_eventsource.ClientStats`)."""
+        """The snapshot (see :class:`.ClientStats`)."""
         ...
 
 

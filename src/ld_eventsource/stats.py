@@ -1,5 +1,5 @@
 """
-:class:`~ld_eventsource.ClientStats`, a snapshot of what a client has done: its state, its connections and
+:class:`.ClientStats`, a snapshot of what a client has done: its state, its connections and
 their failures, what it received and when. Read it as :attr:`.SSEClient.stats` or
 :attr:`.AsyncSSEClient.stats`.
 

@@ -77,7 +77,8 @@ class AsyncSSEClient:
     :param error_strategy: what to do after a failure; :meth:`.ErrorStrategy.always_fail`
         if ``None``
     :param last_event_id: the ``Last-Event-ID`` of the first connection, to resume a stream
-    :param logger: where to log; nothing is logged if ``None``
+    :param logger: where to log; nothing is logged if ``None``. Each record it gets from the
+        client carries the client's :attr:`stats` as ``record.sse`` (a ``dict``)
     :param url: another name for ``connect``, as some examples write it
     :param max_event_size: the bound, in bytes, of one event; a larger one ends the
         connection with :class:`.EventTooLargeError`

@@ -48,10 +48,13 @@ myst_heading_anchors = 4
 
 nitpicky = True
 # The site is built offline (no intersphinx inventory can be fetched), so references to
-# names of the standard library and of urllib3 / aiohttp in type hints cannot resolve: those
-# are left as plain text, and so are private names of this package (a leading underscore:
-# not documented on purpose). Any other reference that does not resolve fails the build.
-_EXTERNAL = "|".join(sorted({*sys.stdlib_module_names, "urllib3", "aiohttp", "multidict", "yarl"}))
+# names of the standard library and of urllib3 / aiohttp / opentelemetry in type hints
+# cannot resolve: those are left as plain text, and so are private names of this package
+# (a leading underscore: not documented on purpose). Any other reference that does not
+# resolve fails the build.
+_EXTERNAL = "|".join(
+    sorted({*sys.stdlib_module_names, "urllib3", "aiohttp", "multidict", "yarl", "opentelemetry"})
+)
 nitpick_ignore_regex = [
     (r"py:.*", rf"({_EXTERNAL})(\..+)?"),
     (r"py:class", r"(Logger|PoolManager|ClientSession|TracebackType|Exception)"),

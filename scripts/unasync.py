@@ -70,6 +70,7 @@ REPLACEMENTS: list[Replacement] = [
     Phrase("stream, for asyncio.", "stream that blocks the calling thread."),
     Phrase("it connects with ``aiohttp``", "it connects with ``urllib3``"),
     Phrase("another task: a read pending there", "another thread: a read blocked there"),
+    Phrase("safe to read from another task", "safe to read from another thread"),
     Phrase("async_connect_strategy", "connect_strategy"),
     Phrase("_async_io", "_sync_io"),
     Pattern(r"\bAsyncConnectionClient\b", "ConnectionClient"),
@@ -81,7 +82,8 @@ REPLACEMENTS: list[Replacement] = [
     Pattern(r"\b__aexit__\b", "__exit__"),
     Pattern(r"\basync def\b", "def"),
     Pattern(r"\bawait ", ""),
-    Pattern(r"\banext\(", "next("),
+    Pattern(r"\b__anext__\b", "__next__"),
+    Pattern(r"\bStopAsyncIteration\b", "StopIteration"),
 ]
 
 

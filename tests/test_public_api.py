@@ -24,7 +24,8 @@ import ld_eventsource
 import ld_eventsource.version
 
 EXPECTED_ALL: dict[str, set[str]] = {
-    "ld_eventsource": {"SSEClient", "AsyncSSEClient", "__version__"},
+    "ld_eventsource": {"SSEClient", "AsyncSSEClient", "ClientStats", "__version__"},
+    "ld_eventsource.stats": {"ClientStats"},
     "ld_eventsource.actions": {"Action", "Event", "Comment", "Start", "Fault"},
     "ld_eventsource.errors": {
         "CaseInsensitiveHeaders",
@@ -69,6 +70,7 @@ EXPECTED_ALL: dict[str, set[str]] = {
 DEFINED_IN: dict[tuple[str, str], str] = {
     ("ld_eventsource", "SSEClient"): "ld_eventsource.sse_client",
     ("ld_eventsource", "AsyncSSEClient"): "ld_eventsource.async_client",
+    ("ld_eventsource", "ClientStats"): "ld_eventsource.stats",
     **{
         ("ld_eventsource.config", name): "ld_eventsource.config.connect_strategy"
         for name in EXPECTED_ALL["ld_eventsource.config.connect_strategy"]

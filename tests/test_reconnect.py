@@ -49,7 +49,7 @@ def test_backoff_grows_during_an_outage_up_to_the_cap() -> None:
     )
     delays = []
     for _ in range(6):
-        assert p.failed(OSError("refused"))
+        assert p.should_retry(OSError("refused"))
         delays.append(p.next_retry_delay)
         clock.now += 100  # a long outage: still no reset, nothing connected
     assert delays == [1, 2, 4, 5, 5, 5]
@@ -60,32 +60,32 @@ def test_backoff_restarts_only_after_a_stable_connection() -> None:
     p = policy(clock)
     p.connected()
     clock.now += 10
-    p.failed(None)
+    p.should_retry(None)
     assert p.next_retry_delay == 1
     p.connected()
     clock.now += 10  # short-lived: the backoff goes on
-    p.failed(None)
+    p.should_retry(None)
     assert p.next_retry_delay == 2
     p.connected()
     clock.now += 60  # stayed up for the threshold: start over
-    p.failed(None)
+    p.should_retry(None)
     assert p.next_retry_delay == 1
 
 
 def test_error_strategy_restarts_after_a_stable_connection() -> None:
     clock = Clock()
     p = policy(clock, error_strategy=ErrorStrategy.continue_with_max_attempts(2))
-    assert p.failed(OSError())
-    assert p.failed(OSError())
+    assert p.should_retry(OSError())
+    assert p.should_retry(OSError())
     p.connected()
     clock.now += 5
-    assert not p.failed(OSError())  # third consecutive failure: the connection was short
+    assert not p.should_retry(OSError())  # third consecutive failure: the connection was short
     p = policy(clock, error_strategy=ErrorStrategy.continue_with_max_attempts(2))
-    assert p.failed(OSError())
-    assert p.failed(OSError())
+    assert p.should_retry(OSError())
+    assert p.should_retry(OSError())
     p.connected()
     clock.now += 61
-    assert p.failed(OSError())  # counted again from zero
+    assert p.should_retry(OSError())  # counted again from zero
 
 
 def test_delay_is_counted_from_the_loss() -> None:
@@ -93,7 +93,7 @@ def test_delay_is_counted_from_the_loss() -> None:
     p = policy(clock, initial_retry_delay=4.0)
     p.connected()
     clock.now += 1
-    p.failed(None)
+    p.should_retry(None)
     assert p.delay() == 4
     clock.now += 1.5
     assert p.delay() == pytest.approx(2.5)
@@ -105,11 +105,11 @@ def test_delay_is_not_reused_from_an_old_loss() -> None:
     clock = Clock()
     p = policy(clock, initial_retry_delay=4.0)
     p.connected()
-    p.failed(None)
+    p.should_retry(None)
     clock.now += 3600  # long after the first loss, a new connection and a new loss
     p.connected()
     clock.now += 1
-    p.failed(None)
+    p.should_retry(None)
     assert p.delay() == pytest.approx(p.next_retry_delay)
     assert p.delay() > 0
 
@@ -118,9 +118,9 @@ def test_retry_field_sets_the_base_delay() -> None:
     clock = Clock()
     p = policy(clock)
     p.set_retry(250)
-    p.failed(None)
+    p.should_retry(None)
     assert p.next_retry_delay == 0.25
-    p.failed(None)
+    p.should_retry(None)
     assert p.next_retry_delay == 0.5
 
 
@@ -129,15 +129,15 @@ def test_zero_threshold_resets_after_every_connection() -> None:
     p = policy(clock, retry_delay_reset_threshold=0)
     for _ in range(3):
         p.connected()
-        p.failed(None)
+        p.should_retry(None)
         assert p.next_retry_delay == 1
 
 
 def test_fail_decision() -> None:
     clock = Clock()
     p = policy(clock, error_strategy=ErrorStrategy.always_fail())
-    assert not p.failed(OSError())
-    assert not p.failed(None)
+    assert not p.should_retry(OSError())
+    assert not p.should_retry(None)
 
 
 def test_last_event_id_is_kept() -> None:
@@ -168,5 +168,5 @@ def test_bad_arguments(kwargs: dict[str, object], error: type[Exception]) -> Non
 def test_logs_errors_lazily(caplog: pytest.LogCaptureFixture) -> None:
     p = policy(Clock())
     with caplog.at_level(logging.WARNING, logger="test"):
-        p.failed(OSError("boom"))
+        p.should_retry(OSError("boom"))
     assert "boom" in caplog.text

@@ -36,13 +36,14 @@ from __future__ import annotations
 import importlib as _importlib
 from typing import TYPE_CHECKING, Any
 
+from ld_eventsource.stats import ClientStats
 from ld_eventsource.version import VERSION
 
 if TYPE_CHECKING:
     from ld_eventsource.async_client import AsyncSSEClient
     from ld_eventsource.sse_client import SSEClient
 
-__all__ = ["AsyncSSEClient", "SSEClient", "__version__"]
+__all__ = ["AsyncSSEClient", "ClientStats", "SSEClient", "__version__"]
 
 __version__ = VERSION
 """The version of this package."""

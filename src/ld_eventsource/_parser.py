@@ -147,6 +147,8 @@ class SSEParser:
         "_pending_size",
         "_skip_lf",
         "_type",
+        "comments",
+        "events",
     )
 
     _LONG_LINE: ClassVar[int] = 4096
@@ -166,6 +168,10 @@ class SSEParser:
         self, *, max_event_size: int = DEFAULT_MAX_EVENT_SIZE, last_event_id: str | None = None
     ):
         self._max = _validate.count("max_event_size", max_event_size, positive=True, unit="bytes")
+        self.events = 0
+        """Events dispatched by :meth:`feed` since the parser was made (over every reset)."""
+        self.comments = 0
+        """Comments returned by :meth:`feed` since the parser was made (over every reset)."""
         self.reset(last_event_id)
 
     def reset(self, last_event_id: str | None) -> None:
@@ -437,6 +443,7 @@ class SSEParser:
         etype = self._type
         eid = self._id
         last_id = self._last_id
+        events = comments = 0  # counted here, added to the totals once
         for line in lines:
             if not line:
                 # "If the line is empty (a blank line) Dispatch the event". "Set the last
@@ -449,6 +456,7 @@ class SSEParser:
                     if eid is not None:
                         last_id = eid
                     append(_new(Event, (etype, data, eid, last_id)))
+                    events += 1
                     data = None
                     joined = 0
                 elif eid is not None:
@@ -488,6 +496,7 @@ class SSEParser:
                     # "If the line starts with a U+003A COLON character (:) Ignore the line."
                     # Reported as a comment, without the colon.
                     append(_new(Comment, (line[1:],)))
+                    comments += 1
                     continue
                 elif line is _SPLIT:
                     field, value = cast(tuple[str, str], split)
@@ -539,3 +548,7 @@ class SSEParser:
         self._type = etype
         self._id = eid
         self._last_id = last_id
+        if events:
+            self.events += events
+        if comments:
+            self.comments += comments

@@ -87,12 +87,13 @@ class ReconnectPolicy:
         self._connected_at = self._clock()
         self._lost_at = None
 
-    def failed(self, error: Exception | None) -> bool:
+    def should_retry(self, error: Exception | None) -> bool:
         """
         A connection attempt failed, or an open stream ended (``error`` is ``None`` when the
-        server ended it in order). Computes the next delay and applies the error strategy.
+        server ended it in order): records it, computes the next delay and asks the error
+        strategy whether to go on.
 
-        :return: ``True`` to go on (reconnect), ``False`` to stop
+        :return: ``True`` to reconnect (after :meth:`delay`), ``False`` to stop
         """
         now = self._clock()
         if self._connected_at is not None:

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from types import TracebackType
 from typing import Any, cast
@@ -20,6 +21,7 @@ from ld_eventsource._parser import (
     SSEParser,
 )
 from ld_eventsource._reconnect import ReconnectPolicy
+from ld_eventsource._stats import ClientLogger, Counters
 from ld_eventsource._sync_io import Wakeup
 from ld_eventsource.actions import Action, Comment, Event, Fault, Start
 from ld_eventsource.config.connect_strategy import (
@@ -37,6 +39,7 @@ from ld_eventsource.errors import ExceptionWithHeaders as ExceptionWithHeaders  
 from ld_eventsource.errors import Headers as Headers  # noqa: PLC0414
 from ld_eventsource.errors import HTTPContentTypeError as HTTPContentTypeError  # noqa: PLC0414
 from ld_eventsource.errors import HTTPStatusError as HTTPStatusError  # noqa: PLC0414
+from ld_eventsource.stats import ClientStats, State
 
 __all__ = ["SSEClient"]
 
@@ -48,6 +51,8 @@ _DEFAULT_ERROR_STRATEGY = ErrorStrategy.always_fail()
 # What _try_start returns for a connection that nobody will see announced: it saves making a
 # Start, and the connection's headers (which may be built on demand).
 _UNANNOUNCED = Start(None)
+
+_monotonic = time.monotonic
 
 
 class SSEClient:
@@ -74,7 +79,8 @@ class SSEClient:
     :param error_strategy: what to do after a failure; :meth:`.ErrorStrategy.always_fail`
         if ``None``
     :param last_event_id: the ``Last-Event-ID`` of the first connection, to resume a stream
-    :param logger: where to log; nothing is logged if ``None``
+    :param logger: where to log; nothing is logged if ``None``. Each record it gets from the
+        client carries the client's :attr:`stats` as ``record.sse`` (a ``dict``)
     :param url: another name for ``connect``, as some examples write it
     :param max_event_size: the bound, in bytes, of one event; a larger one ends the
         connection with :class:`.EventTooLargeError`
@@ -95,8 +101,14 @@ class SSEClient:
     ):
         # Every argument is checked, and every default filled in, here and only here.
         strategy = resolve_connect(connect, url, ConnectStrategy, ConnectStrategy.http)
+        self._counters = Counters()
+        # The caller's logger gets every record with the client's stats (record.sse); the
+        # default one writes nothing, so needs none. (Anything else that logs, such as a
+        # LoggerAdapter, is used as it is.)
         if logger is None:
             logger = null_logger()
+        elif isinstance(logger, logging.Logger):
+            logger = ClientLogger(logger, self._stats_dict)
         self._logger = logger
         last_event_id = _validate.instance("last_event_id", last_event_id, str, None)
         # One parser for all the connections, reset for each one.
@@ -166,7 +178,10 @@ class SSEClient:
         if self._conn is not None:
             # Decided before the connection drops, so that a reader woken by the drop
             # finds the decision made.
-            self._stop_after_interrupt = not self._policy.failed(None)
+            self._counters.phase = "waiting"
+            stop = self._stop_after_interrupt = not self._policy.should_retry(None)
+            if stop:
+                self._counters.phase = "idle"
             self._drop()
 
     @property
@@ -199,6 +214,34 @@ class SSEClient:
         return self._policy.next_retry_delay
 
     @property
+    def stats(self) -> ClientStats:
+        """
+        A snapshot of what the client has done so far: its state, its connection attempts
+        and their failures, what it received and when (see :class:`.ClientStats`). Made when
+        asked, from counters the client keeps anyway; safe to read from another thread.
+        """
+        counters = self._counters
+        state: State
+        if self._closed:
+            state = "closed"
+        elif self._conn is not None:
+            state = "open"
+        else:
+            state = counters.phase
+        parser = self._parser
+        policy = self._policy
+        return counters.snapshot(
+            state=state,
+            events=parser.events,
+            comments=parser.comments,
+            retry_delay=policy.next_retry_delay,
+            last_event_id=policy.last_event_id,
+        )
+
+    def _stats_dict(self) -> dict[str, Any]:
+        return self.stats.as_dict()
+
+    @property
     def last_event_id(self) -> str | None:
         """
         The id of the last event handed out (or of the last id-only block), as will be sent
@@ -225,9 +268,11 @@ class SSEClient:
 
     def _try_start(self, *, faults: bool, announce: bool) -> Start | Fault | None:
         policy = self._policy
+        counters = self._counters
         while self._conn is None and not self._closed:
             delay = policy.delay()
             if delay > 0:
+                counters.phase = "waiting"
                 self._logger.info("Will reconnect after delay of %.3fs", delay)
                 wake = self._wake
                 if wake is None:
@@ -238,12 +283,16 @@ class SSEClient:
                         return None
                 if wake.wait(delay):
                     return None
+            counters.phase = "connecting"
+            counters.attempts += 1
             try:
                 conn = self._client.connect(policy.last_event_id)
             except Exception as e:
                 if self._closed:
                     return None
-                if not policy.failed(e):
+                counters.failed(e, "waiting")
+                if not policy.should_retry(e):
+                    counters.phase = "idle"
                     raise
                 if faults:
                     return Fault(e)
@@ -252,6 +301,7 @@ class SSEClient:
                 conn.close()
                 return None
             policy.connected()
+            counters.connections += 1
             self._conn = conn
             self._parser.reset(policy.last_event_id)
             self._stop_after_interrupt = False
@@ -259,51 +309,71 @@ class SSEClient:
         return None
 
     def _read(self, *, events_only: bool) -> Iterator[Any]:
+        """
+        The iterator behind :attr:`all` and :attr:`events`: one round of the outer loop per
+        connection, until the client is closed or the error strategy says to stop.
+
+        * Not connected: connect (after the retry delay), announcing the connection with a
+          :class:`.Start` or the failure with a :class:`.Fault`.
+        * Connected: hand out the items parsed from the connection's bytes, those already
+          parsed first (``_backlog``: a caller who breaks out of the iteration finds them
+          there next time), then those of each chunk the moment it arrives. Reading stops at
+          the end of the stream, a failed read, an event over the size limit (the parser's
+          last item), or when :meth:`interrupt` or :meth:`close` drops the connection while
+          an item is out. Then the policy decides: reconnect, or stop (raising the error).
+        """
         policy = self._policy
+        counters = self._counters
         while not self._closed:
             conn = self._conn
             if conn is None:
                 action = self._try_start(faults=True, announce=not events_only)
-                if action is None:
-                    continue
-                if not events_only:
+                if action is not None and not events_only:
                     yield action
-                del action  # not kept alive for as long as the connection lasts
+                action = None  # not kept alive for as long as the connection lasts
                 continue
+
             parser = self._parser
             stream = conn.stream
             items = self._backlog
-            error: Exception | None = None
+            arrived = counters.byte_at  # when the bytes of the items arrived
+            error: Exception | None = None  # what ended the connection; None: the server
             try:
-                while True:
+                while True:  # one round per chunk
                     for item in items:
                         cls = item.__class__
                         if cls is Event:
-                            policy.last_event_id = item[3]
+                            policy.last_event_id = item.last_event_id
+                            counters.event_at = arrived
                             yield item
                         elif cls is Comment:
                             if not events_only:
                                 yield item
                         elif cls is RetryChange:
-                            policy.set_retry(item[0])
+                            policy.set_retry(item.milliseconds)
                         elif cls is IdChange:
-                            policy.last_event_id = item[0]
+                            policy.last_event_id = item.last_event_id
                         else:
-                            raise cast(Exception, item)
+                            error = item  # EventTooLargeError: the connection ends with it
+                            break
                         if self._conn is not conn:
-                            break
-                    else:
-                        # Nothing handed out is kept alive while waiting for the next chunk.
-                        item = items = self._backlog = NO_ITEMS
-                        chunk = next(stream, None)
-                        if chunk is None:
-                            break
-                        items = self._backlog = iter(parser.feed(chunk))
-                        del chunk
-                        continue
-                    break
+                            break  # dropped while the item was out
+                    if error is not None or self._conn is not conn:
+                        break
+                    # Every item handed out, and none kept alive while waiting for the next.
+                    item = items = self._backlog = NO_ITEMS
+                    try:
+                        # (Called directly: the wrapper of the builtin with a default costs
+                        # more than parsing a small event.)
+                        chunk = stream.__next__()
+                    except StopIteration:
+                        break  # the server ended the stream
+                    arrived = counters.byte_at = _monotonic()
+                    counters.bytes += len(chunk)
+                    items = self._backlog = iter(parser.feed(chunk))
+                    del chunk
             except Exception as e:
-                error = e
+                error = e  # the read failed
             if self._closed:
                 return
             if self._conn is not conn:
@@ -314,7 +384,10 @@ class SSEClient:
             else:
                 self._drop()
                 parser.end()
-                stop = not policy.failed(error)
+                counters.failed(error, "waiting")
+                stop = not policy.should_retry(error)
+                if stop:
+                    counters.phase = "idle"
             if stop and error is not None:
                 raise error
             if not events_only:

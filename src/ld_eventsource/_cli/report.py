@@ -18,6 +18,7 @@ from ld_eventsource.errors import (
     HTTPStatusError,
     StreamTimeoutError,
 )
+from ld_eventsource.stats import ClientStats
 
 __all__ = ["Reporter", "Stats", "causes", "describe", "status_text"]
 
@@ -91,7 +92,7 @@ def describe(error: BaseException) -> str:
 
 @dataclass
 class Stats:
-    """The counters of one run, printed by ``--stats``."""
+    """The counters of one run, as ``--stats`` prints them (:meth:`of` the client's)."""
 
     events: int = 0
     comments: int = 0
@@ -100,6 +101,19 @@ class Stats:
     connections: int = 0
     faults: int = 0
     started: float = field(default_factory=monotonic)
+
+    @classmethod
+    def of(cls, stats: ClientStats, started: float) -> Stats:
+        """The counters of a client (its :attr:`.SSEClient.stats`), for a run from ``started``."""
+        return cls(
+            events=stats.events,
+            comments=stats.comments,
+            bytes=stats.bytes_received,
+            attempts=stats.connection_attempts,
+            connections=stats.connections,
+            faults=stats.errors,
+            started=started,
+        )
 
     def line(self, now: float | None = None) -> str:
         """``events=... comments=... ...``: the keys are stable, more may be added."""

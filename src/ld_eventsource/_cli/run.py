@@ -14,7 +14,7 @@ import signal
 import ssl
 import threading
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from logging import Logger
 from time import monotonic, time
@@ -205,7 +205,7 @@ def make_strategy(opts: Options, pool: PoolManager | None) -> ConnectStrategy:
 
 
 class _Watched(ConnectStrategy):
-    """Wraps a strategy: logs each attempt and response, counts attempts and bytes."""
+    """Wraps a strategy: logs each attempt and response (the ``-v`` log)."""
 
     def __init__(self, inner: ConnectStrategy, watch: _Watch):
         self._inner = inner
@@ -224,32 +224,25 @@ class _WatchedClient(ConnectionClient):
         self._watch.attempt(last_event_id)
         result = self._inner.connect(last_event_id)
         self._watch.connected(result.status, result.headers)
-        return ConnectionResult(
-            self._count(result.stream), result.close, result.headers, status=result.status
-        )
-
-    def _count(self, stream: Iterator[bytes]) -> Iterator[bytes]:
-        stats = self._watch.stats
-        for chunk in stream:
-            stats.bytes += len(chunk)
-            yield chunk
+        return result
 
     def close(self) -> None:
         self._inner.close()
 
 
 class _Watch:
-    def __init__(self, opts: Options, stats: Stats, reporter: Reporter):
+    def __init__(self, opts: Options, reporter: Reporter):
         self.opts = opts
-        self.stats = stats
         self.reporter = reporter
         self._proxy: Proxy | Literal[False] | None = False  # False: not worked out yet
+        self.client: SSEClient | None = None
+        """The client, once made: it counts the attempts."""
 
     def attempt(self, last_event_id: str | None) -> None:
-        self.stats.attempts += 1
         report = self.reporter
         if report.verbose:
-            report.log(f"* attempt {self.stats.attempts}: {self.opts.method} {self.opts.url}")
+            number = self.client.stats.connection_attempts if self.client is not None else 0
+            report.log(f"* attempt {number}: {self.opts.method} {self.opts.url}")
             proxy = self.proxy()
             if proxy is not None:  # its URL without the credentials
                 report.log(f"* via proxy {proxy.url}")
@@ -378,7 +371,7 @@ class _Run:
         streams: Streams,
         client: SSEClient,
         state: StateFile | None,
-        stats: Stats,
+        started: float,
         reporter: Reporter,
         interrupts: _Interrupts,
     ):
@@ -386,12 +379,13 @@ class _Run:
         self.streams = streams
         self.client = client
         self.state = state
-        self.stats = stats
+        self.started = started
         self.reporter = reporter
         color = use_color(opts.color, terminal=streams.stdout_terminal, no_color=streams.no_color)
         self.formatter = make_formatter(opts.format, color=color, terminal=streams.stdout_terminal)
         self.interrupts = interrupts
         self.shown = 0
+        self.received = 0  # events handed out so far: the number of the next one, less one
         self.field_values = 0
         self.last_error: Exception | None = None
 
@@ -414,7 +408,7 @@ class _Run:
         deadline = None
         if opts.timeout is not None:
             # Counted from the start of the run, not from here.
-            left = opts.timeout - (monotonic() - self.stats.started)
+            left = opts.timeout - (monotonic() - self.started)
             deadline = _Deadline(max(left, 0.0), self.client, self.stuck)
         message: str | None = None
         output = True
@@ -450,7 +444,7 @@ class _Run:
 
     def timeout_status(self) -> tuple[int, str | None]:
         """``--timeout`` passed: done, unless no connection was ever made."""
-        if self.stats.connections:
+        if self.client.stats.connections:
             return EXIT_OK, None
         message = f"{self.opts.url}: no connection within {self.opts.timeout:g}s"
         if self.last_error is not None:
@@ -464,7 +458,7 @@ class _Run:
 
     def on_event(self, event: Event) -> None:
         opts = self.opts
-        self.stats.events += 1
+        self.received += 1
         if opts.until is not None and event.data == opts.until:
             self.save_state(event.last_event_id)
             raise _StopRunError(EXIT_OK)
@@ -477,7 +471,7 @@ class _Run:
                 value = opts.field.lookup(json.loads(event.data))
             except (ValueError, RecursionError):  # RecursionError: nested too deep to parse
                 self.reporter.warning(
-                    f"{_event_name(self.stats.events, event)}: the data is not JSON, "
+                    f"{_event_name(self.received, event)}: the data is not JSON, "
                     f"skipped: {_short(event.data)}"
                 )
                 self.save_state(event.last_event_id)
@@ -506,12 +500,10 @@ class _Run:
                 self.on_event(action)
             elif isinstance(action, Comment):
                 received = True
-                self.stats.comments += 1
                 if opts.comments:
                     self.write(self.formatter.comment(action.comment, time()))
             elif isinstance(action, Start):
                 connected, received = True, False
-                self.stats.connections += 1
                 self.reporter.notice(f"connected to {opts.url}")
             elif isinstance(action, Fault):
                 decision = decide(
@@ -533,7 +525,6 @@ class _Run:
         if error is None:
             what = "the server ended the stream"
         else:
-            self.stats.faults += 1
             self.last_error = error
             if isinstance(error, HTTPStatusError) and error.status == 204:
                 what = f"{status_text(204)}: the server has no more events"
@@ -560,12 +551,12 @@ class _Run:
         """The last words of a run, ``--stats`` included; returns the exit status."""
         report = self.reporter
         field = self.opts.field
-        if status == EXIT_OK and field is not None and self.stats.events and not self.field_values:
+        if status == EXIT_OK and field is not None and self.received and not self.field_values:
             report.warning(f"--field {field.text}: no event had a value there")
         if message is not None:
             report.error(message)
         if self.opts.stats:
-            report.stats(self.stats)
+            report.stats(Stats.of(self.client.stats, self.started))
         return status
 
 
@@ -591,13 +582,14 @@ def run(opts: Options, streams: Streams) -> int:
     from ld_eventsource.sse_client import SSEClient
 
     state, last_event_id = _load_state(opts)
-    stats = Stats()
+    started = monotonic()  # --timeout and --stats count from here
     reporter = Reporter(
         streams.stderr, verbose=opts.verbose, quiet=opts.quiet, terminal=streams.stderr_terminal
     )
     pool = make_pool(opts)
     try:
-        strategy = _Watched(make_strategy(opts, pool), _Watch(opts, stats, reporter))
+        watch = _Watch(opts, reporter)
+        strategy = _Watched(make_strategy(opts, pool), watch)
         for warning in opts.warnings:
             reporter.warning(warning)
         client = SSEClient(
@@ -609,7 +601,8 @@ def run(opts: Options, streams: Streams) -> int:
         interrupts = _Interrupts()
         interrupts.install()
         try:
-            return _Run(opts, streams, client, state, stats, reporter, interrupts).execute()
+            watch.client = client
+            return _Run(opts, streams, client, state, started, reporter, interrupts).execute()
         finally:
             interrupts.uninstall()
             client.close()

@@ -8,7 +8,7 @@ from __future__ import annotations
 import base64
 import ipaddress
 import re
-import urllib.request
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -283,10 +283,10 @@ class Proxies:
         if self.mode == "fixed":
             return ProxyChoice({"http": self.fixed, "https": self.fixed}, ())
         if self.mode == "none":
-            return ProxyChoice({}, ())
-        # The *_proxy variables by scheme: lowercase names win, and HTTP_PROXY is ignored
-        # in a CGI script, where a request can set it (httpoxy).
-        env = urllib.request.getproxies_environment()
+            return _DIRECT
+        env = _proxy_environment()
+        if not env:
+            return _DIRECT
         chosen: dict[str, Proxy | None] = {}
         for scheme in ("http", "https"):
             for key in (scheme, "all"):
@@ -302,6 +302,37 @@ def _no_proxy_entries(value: str) -> tuple[str, ...]:
     return tuple(e.strip().lower() for e in value.replace(" ", ",").split(",") if e.strip())
 
 
+_PROXY_VARIABLES: Final = frozenset({"http_proxy", "https_proxy", "all_proxy", "no_proxy"})
+
+
+def _proxy_environment() -> dict[str, str]:
+    """
+    The ``http``, ``https``, ``all`` and ``no`` entries of
+    :func:`urllib.request.getproxies_environment`, by the same rules (lowercase names win;
+    ``HTTP_PROXY`` is ignored in a CGI script, where a request can set it: httpoxy), from
+    the values of those variables only: every client reads it, and reading the value of
+    every variable costs as much as the rest of a connection's setup.
+    """
+    environ = os.environ
+    names = [name for name in environ if name.lower() in _PROXY_VARIABLES]
+    if not names:
+        return {}
+    found = [(name, environ.get(name, "")) for name in names]
+    proxies: dict[str, str] = {}
+    for name, value in found:
+        if value:
+            proxies[name.lower()[:-6]] = value
+    if "REQUEST_METHOD" in environ:
+        proxies.pop("http", None)
+    for name, value in found:
+        if name[-6:] == "_proxy":
+            if value:
+                proxies[name.lower()[:-6]] = value
+            else:
+                proxies.pop(name.lower()[:-6], None)
+    return proxies
+
+
 @dataclass(frozen=True, slots=True)
 class ProxyChoice:
     """The proxies of one client, by URL scheme, and the ``NO_PROXY`` entries."""
@@ -311,6 +342,8 @@ class ProxyChoice:
 
     def for_url(self, url: str) -> Proxy | None:
         """The proxy for a request to ``url``, or ``None`` to connect directly."""
+        if not self.proxies:
+            return None
         parts = urlsplit(url)
         proxy = self.proxies.get(parts.scheme.lower())
         if proxy is None or not self.no_proxy:
@@ -318,6 +351,10 @@ class ProxyChoice:
         host = (parts.hostname or "").lower()
         port = parts.port or _DEFAULT_PORTS.get(parts.scheme.lower())
         return None if bypass(host, port, self.no_proxy) else proxy
+
+
+_DIRECT: Final = ProxyChoice({}, ())
+"""The choice of every client that uses no proxy (it holds nothing of its own)."""
 
 
 def bypass(host: str, port: int | None, entries: tuple[str, ...]) -> bool:

@@ -271,9 +271,9 @@ class Proxies:
     def create(value: object) -> Proxies:
         """The ``proxy`` option, checked (``ValueError`` for a malformed proxy URL)."""
         if value is None:
-            return Proxies("environment")
+            return _FROM_ENVIRONMENT
         if value is False or value == "":
-            return Proxies("none")
+            return _NO_PROXY
         if value is True:
             raise TypeError("proxy must be a proxy URL, False or None, not True")
         return Proxies("fixed", Proxy.parse(value))
@@ -301,6 +301,9 @@ class Proxies:
 def _no_proxy_entries(value: str) -> tuple[str, ...]:
     return tuple(e.strip().lower() for e in value.replace(" ", ",").split(",") if e.strip())
 
+
+_FROM_ENVIRONMENT: Final = Proxies("environment")
+_NO_PROXY: Final = Proxies("none")
 
 _PROXY_VARIABLES: Final = frozenset({"http_proxy", "https_proxy", "all_proxy", "no_proxy"})
 

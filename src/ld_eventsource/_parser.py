@@ -161,7 +161,9 @@ class SSEParser:
     _pending_size: int
     _event_size: int
     _failed: EventTooLargeError | None
-    _data: list[str]
+    # The data buffer is the shared empty tuple when empty (as it is between the events of a
+    # live stream), a list of its own only while it holds something.
+    _data: list[str] | tuple[()]
     _id: str | None
 
     def __init__(
@@ -306,7 +308,7 @@ class SSEParser:
         self._event_size = 0  # bytes of complete lines since the last blank line, no comments
         # The event being assembled ("data buffer", "event type buffer", and the value of
         # this block's own id: field, if any). The type is kept as it will be dispatched.
-        self._data = []
+        self._data = ()
         self._joined = 0  # the leading items of _data that are already several lines joined
         self._type = "message"
         self._id = None
@@ -543,7 +545,7 @@ class SSEParser:
                 joined += 1
             self._data = more
         else:
-            self._data = [] if data is None else [data]
+            self._data = () if data is None else [data]
         self._joined = joined
         self._type = etype
         self._id = eid

@@ -45,6 +45,10 @@ def failure_kind(error: BaseException | None) -> str:
     return "network"
 
 
+_NO_FAILURES: dict[str, int] = dict.fromkeys(FAILURE_KINDS, 0)
+"""The failures of a client that has had none: never modified (:meth:`Counters.failed`)."""
+
+
 class Counters:
     """
     The raw counters of one client, plain attributes that the client updates as it goes
@@ -67,7 +71,8 @@ class Counters:
         """The state when not connected nor closed: idle, connecting or waiting."""
         self.attempts = 0
         self.connections = 0
-        self.failures: dict[str, int] = dict.fromkeys(FAILURE_KINDS, 0)
+        # Shared by every client until its first failure (most long-lived streams have few).
+        self.failures: dict[str, int] = _NO_FAILURES
         self.last_failure: str | None = None
         self.bytes = 0
         self.byte_at: float | None = None
@@ -76,7 +81,10 @@ class Counters:
     def failed(self, error: BaseException | None, phase: State) -> None:
         """Counts a failed attempt or an ended stream; the client is now in ``phase``."""
         kind = failure_kind(error)
-        self.failures[kind] += 1
+        failures = self.failures
+        if failures is _NO_FAILURES:
+            failures = self.failures = dict(_NO_FAILURES)
+        failures[kind] += 1
         self.last_failure = kind
         self.phase = phase
 

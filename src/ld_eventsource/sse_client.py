@@ -86,6 +86,22 @@ class SSEClient:
         connection with :class:`.EventTooLargeError`
     """
 
+    # One per stream: no instance dict (a subclass gets one as usual). Weak references are
+    # for the logger's stats (_stats.ClientLogger).
+    __slots__ = (
+        "__weakref__",
+        "_backlog",
+        "_client",
+        "_closed",
+        "_conn",
+        "_counters",
+        "_logger",
+        "_parser",
+        "_policy",
+        "_stop_after_interrupt",
+        "_wake",
+    )
+
     def __init__(
         self,
         connect: str | ConnectStrategy | None = None,

@@ -254,10 +254,46 @@ class _AsyncHttpConnectionClient(AsyncConnectionClient):
             proxy = proxies.for_url(request.url) if proxies else None
             if proxy is None:
                 self._logger.info("Connecting to stream at %s", request.url)
-                response = await self._send(session, request, options)
+                sent, sent_options = request, options
             else:  # the proxy's URL never holds its credentials
                 self._logger.info("Connecting to stream at %s via %s", request.url, proxy.url)
-                response = await self._send(session, *_via_proxy(request, options, proxy))
+                sent, sent_options = _via_proxy(request, options, proxy)
+            if self._closed:  # between two requests of a redirect chain
+                raise aiohttp.ClientConnectionError("the client was closed")
+            # The request runs as a task of its own, which close() cancels: closing the
+            # session would not end it when the connector is shared with other clients, or
+            # is the caller's. (Awaited here rather than in a coroutine of its own: one
+            # object less per stream while it connects.)
+            pending = self._pending = asyncio.ensure_future(
+                session.request(
+                    sent.method, sent.url, headers=sent.headers, data=sent.body, **sent_options
+                )
+            )
+            try:
+                response = await pending
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                cancelling = getattr(task, "cancelling", None)  # Python 3.11+
+                if self._closed and pending.cancelled() and not (cancelling and cancelling()):
+                    raise aiohttp.ClientConnectionError("the client was closed") from None
+                raise
+            except aiohttp.ClientHttpProxyError as e:
+                # The proxy refused CONNECT. Not chained: aiohttp's error holds the headers
+                # of the CONNECT request, and so the proxy's credentials.
+                raise ProxyError(e.status, e.headers) from None
+            except aiohttp.ClientResponseError as e:
+                cause = e.__cause__
+                if isinstance(cause, aiohttp.http_exceptions.HttpProcessingError):
+                    # aiohttp's parser rejected the head: a bad status line, a line too
+                    # long, too many headers, conflicting framing.
+                    raise HTTPProtocolError(_describe(cause)) from e
+                raise
+            except aiohttp.ServerTimeoutError as e:
+                if _is_read_timeout(e) and strategy._read_timeout is not None:
+                    raise StreamTimeoutError(strategy._read_timeout) from e
+                raise
+            finally:
+                self._pending = None
             try:
                 # The errors make their own CaseInsensitiveHeaders of these headers.
                 follow = redirect_after(
@@ -284,45 +320,6 @@ class _AsyncHttpConnectionClient(AsyncConnectionClient):
             if getattr(session, "auto_decompress", getattr(session, "_auto_decompress", True)):
                 coding = "identity"
         return _Response(response, strategy._read_timeout, coding)
-
-    async def _send(
-        self, session: aiohttp.ClientSession, request: Request, options: dict[str, Any]
-    ) -> aiohttp.ClientResponse:
-        if self._closed:  # between two requests of a redirect chain
-            raise aiohttp.ClientConnectionError("the client was closed")
-        # The request runs as a task of its own, which close() cancels: closing the session
-        # would not end it when the connector is shared with other clients, or is the
-        # caller's.
-        pending = self._pending = asyncio.ensure_future(
-            session.request(
-                request.method, request.url, headers=request.headers, data=request.body, **options
-            )
-        )
-        try:
-            return await pending
-        except asyncio.CancelledError:
-            task = asyncio.current_task()
-            cancelling = getattr(task, "cancelling", None)  # Python 3.11+
-            if self._closed and pending.cancelled() and not (cancelling and cancelling()):
-                raise aiohttp.ClientConnectionError("the client was closed") from None
-            raise
-        except aiohttp.ClientHttpProxyError as e:
-            # The proxy refused CONNECT. Not chained: aiohttp's error holds the headers of
-            # the CONNECT request, and so the proxy's credentials.
-            raise ProxyError(e.status, e.headers) from None
-        except aiohttp.ClientResponseError as e:
-            cause = e.__cause__
-            if isinstance(cause, aiohttp.http_exceptions.HttpProcessingError):
-                # aiohttp's parser rejected the head: a bad status line, a line too long,
-                # too many headers, conflicting framing.
-                raise HTTPProtocolError(_describe(cause)) from e
-            raise
-        except aiohttp.ServerTimeoutError as e:
-            if _is_read_timeout(e) and self._strategy._read_timeout is not None:
-                raise StreamTimeoutError(self._strategy._read_timeout) from e
-            raise
-        finally:
-            self._pending = None
 
     async def close(self) -> None:
         self._closed = True

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import base64
 import ipaddress
-import re
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final

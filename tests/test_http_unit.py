@@ -445,3 +445,37 @@ def test_no_redirect_at_all_with_max_redirects_zero() -> None:
 def test_an_unusable_location_is_left_to_check_response(value: str | None) -> None:
     # Not followed, not an error here: check_response then raises for the 3xx status.
     assert redirect_after(GET, 302, location(value), 5, 5) is None
+
+
+_PROXY_NAMES = (
+    *("http_proxy", "HTTP_PROXY", "Http_Proxy", "HTTP_proxy", "https_proxy", "HTTPS_PROXY"),
+    *("all_proxy", "ALL_PROXY", "no_proxy", "NO_PROXY"),
+)
+
+
+@pytest.mark.parametrize(
+    "environment",
+    [
+        {},
+        {"HTTP_PROXY": "a:1"},
+        {"HTTP_PROXY": "a:1", "http_proxy": "b:2"},
+        {"http_proxy": "", "HTTP_PROXY": "a:1"},
+        {"HTTP_PROXY": "", "http_proxy": "b:2"},
+        {"Http_Proxy": "c:3", "HTTPS_PROXY": "d:4", "NO_PROXY": "example.com"},
+        {"HTTP_proxy": "", "HTTP_PROXY": "a:1", "ALL_PROXY": "e:5"},
+        {"HTTP_PROXY": "a:1", "http_proxy": "b:2", "REQUEST_METHOD": "GET"},
+        {"HTTP_PROXY": "a:1", "REQUEST_METHOD": "GET", "all_proxy": "f:6", "no_proxy": "*"},
+    ],
+)
+def test_proxy_environment_reads_as_urllib_does(
+    monkeypatch: pytest.MonkeyPatch, environment: dict[str, str]
+) -> None:
+    import urllib.request
+
+    for name in (*_PROXY_NAMES, "REQUEST_METHOD"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    expected = urllib.request.getproxies_environment()
+    wanted = {k: v for k, v in expected.items() if k in ("http", "https", "all", "no")}
+    assert _http._proxy_environment() == wanted

@@ -14,6 +14,7 @@ import pytest
 import urllib3
 
 from ld_eventsource import _http
+from ld_eventsource._decompress import ACCEPT_ENCODING
 from ld_eventsource._http import (
     DEFAULT_CONNECT_TIMEOUT,
     LAST_EVENT_ID,
@@ -47,6 +48,7 @@ def arguments(**overrides: Any) -> dict[str, Any]:
         "body": None,
         "read_timeout": 300,
         "max_redirects": 5,
+        "proxy": None,
         "options": None,
     }
     base.update(overrides)
@@ -155,6 +157,7 @@ def test_request_with_static_options() -> None:
         {
             "Accept": ES,
             "Cache-Control": "no-cache",
+            "Accept-Encoding": ACCEPT_ENCODING,
             "X-A": "1",
             "Last-Event-ID": "7",
             "Content-Type": "text/plain",
@@ -208,6 +211,7 @@ def test_request_headers_defaults() -> None:
     assert request_headers(None, None, has_body=False) == {
         "Accept": ES,
         "Cache-Control": "no-cache",
+        "Accept-Encoding": ACCEPT_ENCODING,
     }
 
 
@@ -216,6 +220,7 @@ def test_accept_and_cache_control_cannot_be_overridden() -> None:
     assert request_headers(user, None, has_body=False) == {
         "Accept": ES,
         "Cache-Control": "no-cache",
+        "Accept-Encoding": ACCEPT_ENCODING,
         "X-A": "1",
     }
 
@@ -225,6 +230,7 @@ def test_a_later_spelling_of_a_header_replaces_an_earlier_one() -> None:
     assert request_headers(user, None, has_body=False) == {
         "Accept": ES,
         "Cache-Control": "no-cache",
+        "Accept-Encoding": ACCEPT_ENCODING,
         "x-token": "b",
     }
 

@@ -405,6 +405,11 @@ class Report:
         if self.markdown and md:
             self.md.append(text)
 
+    def para(self, text: str) -> None:
+        """:meth:`line` ``text``, then a blank line."""
+        self.line(text)
+        self.line()
+
     def table(
         self,
         header: Sequence[str],

@@ -2,10 +2,10 @@
 The clients of ``bench/throughput.py`` (each library as its documentation shows, and two
 plain-Python baselines) and the worker that times one run of one of them:
 
-    python _tp_clients.py CLIENT URL EVENTS KIND PRELOAD [DIST,...]
+    python _tp_clients.py CLIENT URL EVENTS KIND [DIST,...]
 
-KIND ``ours`` or ``ref`` imports that ``ld_eventsource``; PRELOAD: modules imported before
-the clock starts. It emits one message (events, crc, wall, cpu, maxrss_mb, versions). Every
+KIND ``ours`` or ``ref`` imports that ``ld_eventsource`` (every import is done before the
+clock starts, at the first event). It emits one message (events, crc, wall, cpu, maxrss_mb, versions). Every
 client has the same consumer loop (count, crc32 of the data); one that reconnects at the end
 of a stream is stopped after the expected count. Cheap imports only: a worker starts afresh
 every run and its peak RSS is reported.
@@ -335,16 +335,12 @@ CLIENTS: dict[str, tuple[Callable[[Target], Any], bool]] = {
 
 
 def main(argv: list[str]) -> int:
-    import importlib
-
     from _worker import describe, emit, peak_rss_mb, use_ld_eventsource
 
-    name, url, events, kind, preload = argv[:5]
-    dists = [d for d in argv[5].split(",") if d] if len(argv) > 5 else []
+    name, url, events, kind = argv[:4]
+    dists = [d for d in argv[4].split(",") if d] if len(argv) > 4 else []
     if kind in ("ours", "ref"):
         use_ld_eventsource(kind)
-    for module in filter(None, preload.split(",")):
-        importlib.import_module(module)
     host, _, rest = url.removeprefix("http://").partition(":")
     port, _, path = rest.partition("/")
     target = Target(url, host, int(port), "/" + path, int(events))

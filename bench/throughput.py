@@ -59,13 +59,8 @@ WORKLOADS = ("small", "llm-tokens", "multiline", "large", "crlf")
 # runs a round) and the slowest peers take seconds per run; these keep `make bench` near 10
 # minutes, with every run of ours still reading at least a few MB. --scale F runs the full
 # counts times F instead.
-DEFAULT_COUNTS = {
-    "small": 20_000,
-    "llm-tokens": 20_000,
-    "multiline": 4_000,
-    "large": 10,
-    "crlf": 20_000,
-}
+DEFAULT_COUNTS = {"small": 20_000, "llm-tokens": 20_000, "multiline": 4_000, "large": 10}
+DEFAULT_COUNTS["crlf"] = 20_000
 QUICK_SCALE = 0.05
 RSS_COUNTS = (100_000, 1_000_000)
 QUICK_RSS_COUNTS = (10_000, 100_000)
@@ -81,15 +76,17 @@ PAIRS = (("ours-sync", "ref-sync"), ("ours-async", "ref-async"))
 @dataclass(frozen=True)
 class Client:
     name: str
-    kind: str  # "ours", "ref", "peer" or "baseline"
     venv: Venv | None  # None: the project's interpreter
-    preload: tuple[str, ...] = ()  # imported before the clock starts
-    dists: tuple[str, ...] = ()  # distributions whose versions are reported
-    note: str = ""
+    dists: tuple[str, ...]  # distributions whose versions are reported
+    note: str
+
+    @property
+    def kind(self) -> str:
+        """``ours``, ``ref`` (that ``ld_eventsource``), ``peer`` or ``baseline``."""
+        prefix = self.name.partition("-")[0]
+        return prefix if prefix in ("ours", "ref") else "peer" if self.venv else "baseline"
 
 
-_SYNC = ("ld_eventsource", "urllib3")
-_ASYNC = ("ld_eventsource", "ld_eventsource.async_client", "aiohttp")
 _LD_SYNC = ("launchdarkly-eventsource", "urllib3")
 _LD_ASYNC = ("launchdarkly-eventsource", "aiohttp")
 _HTTPX = Venv("httpx-sse", ("httpx-sse==0.4.3", "httpx"), ("httpx_sse", "httpx"))
@@ -99,41 +96,29 @@ _REQUESTS = Venv("requests-sse", ("requests-sse==0.5.3", "requests"), ("requests
 _RECONNECTS = "EventSource(url), stopped after the expected count (it reconnects at the end)"
 
 CLIENTS: dict[str, Client] = {
-    c.name: c
-    for c in (
-        Client("ours-sync", "ours", None, _SYNC, _LD_SYNC, "SSEClient(url).events"),
-        Client("ours-async", "ours", None, _ASYNC, _LD_ASYNC, "AsyncSSEClient(url).events"),
-        Client("ref-sync", "ref", REF, _SYNC, _LD_SYNC, "SSEClient(url).events"),
-        Client("ref-async", "ref", REF, _ASYNC, _LD_ASYNC, "AsyncSSEClient(url).events"),
-        Client(
-            "httpx-sse-sync", "peer", _HTTPX, ("httpx", "httpx_sse"), _HTTPX_DISTS,
-            "connect_sse(httpx.Client(), ...).iter_sse()",
+    name: Client(name, *spec)
+    for name, spec in {  # (venv, distributions whose versions are reported, how it reads)
+        "ours-sync": (None, _LD_SYNC, "SSEClient(url).events"),
+        "ours-async": (None, _LD_ASYNC, "AsyncSSEClient(url).events"),
+        "ref-sync": (REF, _LD_SYNC, "SSEClient(url).events"),
+        "ref-async": (REF, _LD_ASYNC, "AsyncSSEClient(url).events"),
+        "httpx-sse-sync": (_HTTPX, _HTTPX_DISTS, "connect_sse(httpx.Client(), ...).iter_sse()"),
+        "httpx-sse-async": (
+            _HTTPX, _HTTPX_DISTS, "aconnect_sse(httpx.AsyncClient(), ...).aiter_sse()"
         ),
-        Client(
-            "httpx-sse-async", "peer", _HTTPX, ("httpx", "httpx_sse"), _HTTPX_DISTS,
-            "aconnect_sse(httpx.AsyncClient(), ...).aiter_sse()",
+        "sseclient-py": (
+            _SSECLIENT, ("sseclient-py", "urllib3"),
+            "SSEClient(urllib3 response, preload_content=False).events()",
         ),
-        Client(
-            "sseclient-py", "peer", _SSECLIENT, ("sseclient", "urllib3"),
-            ("sseclient-py", "urllib3"), "SSEClient(urllib3 response, preload_content=False).events()",
+        "requests-sse": (_REQUESTS, ("requests-sse", "requests"), _RECONNECTS),
+        "aiohttp-sse-client2": (SSE2, ("aiohttp-sse-client2", "aiohttp"), _RECONNECTS),
+        "naive-floor": (
+            None, (), "raw socket, hand de-chunking, split-on-blank-line parser, a tuple per event"
         ),
-        Client(
-            "requests-sse", "peer", _REQUESTS, ("requests", "requests_sse"),
-            ("requests-sse", "requests"), _RECONNECTS,
+        "raw-socket": (
+            None, (), "recv_into a 256 KiB buffer until close, counting bytes (no parsing)"
         ),
-        Client(
-            "aiohttp-sse-client2", "peer", SSE2, ("aiohttp", "aiohttp_sse_client2"),
-            ("aiohttp-sse-client2", "aiohttp"), _RECONNECTS,
-        ),
-        Client(
-            "naive-floor", "baseline", None,
-            note="raw socket, hand de-chunking, split-on-blank-line parser, a tuple per event",
-        ),
-        Client(
-            "raw-socket", "baseline", None,
-            note="recv_into a 256 KiB buffer until close, counting bytes (no parsing)",
-        ),
-    )
+    }.items()
 }  # fmt: skip
 
 
@@ -192,7 +177,7 @@ def run_once(
     expect = server.cases[case]
     cmd = [
         python[0], str(CLIENTS_SCRIPT), client.name, server.url(case), str(expect["events"]),
-        client.kind, ",".join(client.preload), ",".join(client.dists) if with_versions else "",
+        client.kind, ",".join(client.dists) if with_versions else "",
     ]  # fmt: skip
     run = collect(cmd, python[1], budget)
     if not run.messages:
@@ -311,14 +296,10 @@ def case_rows(
             ]
         )  # fmt: skip
         entry.update(
-            wall=wall,
-            cpu=cell.median("cpu"),
-            rss_mb=cell.median("rss"),
-            mb_per_s=mbps,
-            events_per_s=None if raw else events / wall,
-            ratios=ratios,
+            wall=wall, cpu=cell.median("cpu"), rss_mb=cell.median("rss"), mb_per_s=mbps,
+            events_per_s=None if raw else events / wall, ratios=ratios,
             runs=[run.__dict__ for run in cell.runs],
-        )
+        )  # fmt: skip
     return rows, data
 
 
@@ -326,8 +307,7 @@ def headroom(
     out: Report, cases: list[str], cells: dict[str, dict[str, Cell]], server: LoadServer
 ) -> bool | None:
     """The table of the load server's headroom; whether it is enough (None: not measured)."""
-    out.line("### Load server headroom: raw socket vs the fastest parsing client")
-    out.line()
+    out.para("### Load server headroom: raw socket vs the fastest parsing client")
     rows: list[list[str]] = []
     enough: bool | None = True if any("raw-socket" in cells[case] for case in cases) else None
     for case in cases:
@@ -390,18 +370,8 @@ def summary_row(case: str, c: dict[str, Cell], peers: list[str]) -> tuple[list[s
     return row, checks
 
 
-HEADER = [
-    "client",
-    "events/s",
-    "MB/s",
-    "wall s",
-    "CPU s",
-    "RSS MB",
-    "x ref-sync",
-    "x ref-async",
-    "x floor",
-    "note",
-]
+HEADER = ["client", "events/s", "MB/s", "wall s", "CPU s", "RSS MB", "x ref-sync", "x ref-async"]
+HEADER += ["x floor", "note"]
 SUMMARY = [
     "case", "sync vs ref", "async vs ref", "sync vs floor", "async vs floor",
     "sync: closest peer", "async: closest peer", "sync vs ref, CPU", "async vs ref, CPU",
@@ -413,8 +383,7 @@ def report(
     server: LoadServer, rss: dict[str, dict[int, float]], rss_counts: tuple[int, int],
     elapsed: float, versions_of: dict[str, dict[str, str]],
 ) -> int:  # fmt: skip
-    out = Report(markdown=True)
-    info = machine()
+    out, info = Report(markdown=True), machine()
     command = ["python", "bench/throughput.py", *sys.argv[1:]]
     scaled = (
         "event counts scaled down from the full counts to keep `make bench` near 10 minutes "
@@ -423,20 +392,17 @@ def report(
         else f"{args.scale:g} times the full event counts, "
     )
     out.line(md=False)
-    out.line(
+    out.para(
         f"## SSE client throughput over loopback HTTP ({'quick' if args.quick else 'full'} run)"
     )
-    out.line()
-    out.line(
+    out.para(
         f"Command: `{' '.join(command)}`; {args.rounds} round(s), {scaled}budget "
         f"{args.budget:g} s per run (a client whose first run of a case takes over "
         f"{args.slow:g} s runs it once), {elapsed / 60:.1f} min in all."
     )
-    out.line()
-    out.line(
+    out.para(
         f"Machine: {info['cpu']}, {info['cores']} cores, {info['python']}, {info['platform']}."
     )
-    out.line()
     versions = {
         name: ", ".join(f"{k} {v}" for k, v in versions_of.get(name, {}).items())
         or ("stdlib only" if name in versions_of or CLIENTS[name].kind == "baseline" else "?")
@@ -446,25 +412,22 @@ def report(
         ["client", "mode", "versions", "how it reads"],
         [[n, mode(n), versions[n], CLIENTS[n].note] for n in names],
     )
-    out.line(
+    out.para(
         "Timed from the first event to the end of the stream; medians over rounds; ratios are "
         "medians of per-round wall-time ratios (below 1: faster). CPU: user+sys of the client "
         "process over the same span; RSS: the client process's peak."
     )
-    out.line()
     all_data: dict[str, Any] = {}
     for case in cases:
         expect = server.cases[case]
-        out.line(
+        out.para(
             f"### {case}: {expect['events']} events, {expect['body_bytes'] / 1e6:.1f} MB body, "
             f"{expect['response_bytes'] / 1e6:.1f} MB response"
         )
-        out.line()
         rows, data = case_rows(cells[case], names, expect)
         out.table(HEADER, rows, set(range(1, 9)))
         all_data[case] = {"expect": expect, "clients": data}
     enough = headroom(out, cases, cells, server)
-
     checks: list[Check] = []
     summary: list[list[str]] = []
     peers = [n for n in names if CLIENTS[n].kind in ("ref", "peer")]
@@ -472,15 +435,13 @@ def report(
         row, case_checks = summary_row(case, cells[case], peers)
         summary.append(row)
         checks += case_checks
-    out.line("### Summary: our wall-time ratios")
-    out.line()
-    out.line(
+    out.para("### Summary: our wall-time ratios")
+    out.para(
         "`vs ref`: ours / the reference of the same mode; `vs floor`: ours / naive-floor; "
         "`closest peer`: ours / the fastest other library (below 1: ours is faster); all wall "
         "time, but the last two columns: the same ratio in CPU time, which other load on the "
         "machine disturbs less."
     )
-    out.line()
     out.table(SUMMARY, summary, {1, 2, 3, 4, 7, 8})
     low, high = rss_counts
     for name, by_count in rss.items():
@@ -505,9 +466,7 @@ def report(
     out.save(args.json, report_data, args.markdown)
     if args.plot:
         plot(report_data, args.plot)
-    return (
-        1 if any(not cells[case][n].ok for case in cases for n in OURS if n in cells[case]) else 0
-    )
+    return int(any(not cells[case][n].ok for case in cases for n in OURS if n in cells[case]))
 
 
 def plot(report_data: dict[str, Any], path: str) -> None:
@@ -529,44 +488,34 @@ def plot(report_data: dict[str, Any], path: str) -> None:
 
 def csv(value: str, allowed: tuple[str, ...] | list[str], what: str) -> list[str]:
     items = [item.strip() for item in value.split(",") if item.strip()]
-    unknown = [item for item in items if item not in allowed]
-    if unknown:
+    if unknown := [item for item in items if item not in allowed]:
         raise argparse.ArgumentTypeError(f"unknown {what}: {', '.join(unknown)}")
     return items
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = arguments(__doc__, "small inputs, 1 round, a subset")
-    parser.add_argument("--rounds", type=int, help="rounds (5; 1 with --quick)")
-    parser.add_argument(
-        "--scale",
-        type=float,
-        help="run the full event counts times this (default: the counts of DEFAULT_COUNTS)",
-    )
-    parser.add_argument("--clients", help=f"comma-separated, of: {', '.join(CLIENTS)}")
-    parser.add_argument("--workloads", help=f"comma-separated, of: {', '.join(WORKLOADS)}")
-    parser.add_argument("--framings", help=f"comma-separated, of: {', '.join(FRAMINGS)}")
-    parser.add_argument("--budget", type=float, default=30.0, help="seconds per run (30)")
-    parser.add_argument(
-        "--slow",
-        type=float,
-        default=3.0,
-        help="a client whose first run on a case takes longer is not run again on it (3)",
-    )
-    parser.add_argument("--no-rss", dest="rss", action="store_false", help="skip the RSS check")
-    parser.add_argument("--markdown", metavar="PATH", help="write the tables as Markdown")
-    parser.add_argument("--plot", metavar="PATH", help="draw the ratios to a PNG (matplotlib)")
+    add = parser.add_argument
+    add("--rounds", type=int, help="rounds (5; 1 with --quick)")
+    add("--scale", type=float, help="the full event counts times this (default: DEFAULT_COUNTS)")
+    add("--clients", help=f"comma-separated, of: {', '.join(CLIENTS)}")
+    add("--workloads", help=f"comma-separated, of: {', '.join(WORKLOADS)}")
+    add("--framings", help=f"comma-separated, of: {', '.join(FRAMINGS)}")
+    add("--budget", type=float, default=30.0, help="seconds per run (30)")
+    add("--slow", type=float, default=3.0, help="slower first run of a case: not repeated (3)")
+    add("--no-rss", dest="rss", action="store_false", help="skip the RSS check")
+    add("--markdown", metavar="PATH", help="write the tables as Markdown")
+    add("--plot", metavar="PATH", help="draw the ratios to a PNG (matplotlib)")
     args = parser.parse_args(argv)
+    quick = {"workloads": "small,llm-tokens,crlf", "framings": "chunk-per-event,close-delimited"}
     try:
         args.clients = csv(args.clients or ",".join(CLIENTS), tuple(CLIENTS), "client")
-        default_workloads = "small,llm-tokens,crlf" if args.quick else ",".join(WORKLOADS)
-        args.workloads = csv(args.workloads or default_workloads, WORKLOADS, "workload")
-        default_framings = "chunk-per-event,close-delimited" if args.quick else ",".join(FRAMINGS)
-        args.framings = csv(args.framings or default_framings, FRAMINGS, "framing")
+        for what, allowed in (("workloads", WORKLOADS), ("framings", FRAMINGS)):
+            default = quick[what] if args.quick else ",".join(allowed)
+            setattr(args, what, csv(getattr(args, what) or default, allowed, what[:-1]))
     except argparse.ArgumentTypeError as e:
         parser.error(str(e))
-    if args.rounds is None:
-        args.rounds = 1 if args.quick else 5
+    args.rounds = (1 if args.quick else 5) if args.rounds is None else args.rounds
     if args.scale is None and args.quick:
         args.scale = QUICK_SCALE
     if args.rounds < 1 or (args.scale is not None and args.scale <= 0):

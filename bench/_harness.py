@@ -38,31 +38,6 @@ from urllib.parse import urlencode
 
 from _worker import BENCH_DIR, REF_VERSION, REPO_ROOT, SRC_DIR
 
-__all__ = [
-    "PLOT",
-    "REF",
-    "SSE2",
-    "Check",
-    "Outcome",
-    "LoadServer",
-    "Report",
-    "Venv",
-    "Worker",
-    "arguments",
-    "clean_env",
-    "collect",
-    "fmt_rate",
-    "fmt_ratio",
-    "interpreter",
-    "machine",
-    "markdown_table",
-    "our_python",
-    "paired_ratio",
-    "progress",
-    "schedule",
-    "src_state",
-]
-
 VENVS_DIR = BENCH_DIR / ".venvs"
 SERVER = BENCH_DIR / "_server.py"
 
@@ -411,10 +386,7 @@ class Report:
         self.line()
 
     def table(
-        self,
-        header: Sequence[str],
-        rows: Sequence[Sequence[str]],
-        right: Collection[int] = (),
+        self, header: Sequence[str], rows: Sequence[Sequence[str]], right: Collection[int] = ()
     ) -> None:
         """The rows under the header, columns aligned (``right``: right-aligned), a rule."""
         widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]

@@ -13,19 +13,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = [
-    "BENCH_DIR",
-    "REF_VERSION",
-    "REPO_ROOT",
-    "SRC_DIR",
-    "describe",
-    "emit",
-    "peak_rss_mb",
-    "raise_nofile",
-    "status_kb",
-    "use_ld_eventsource",
-]
-
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
 SRC_DIR = REPO_ROOT / "src"

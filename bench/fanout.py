@@ -252,17 +252,10 @@ def worker(impl: str, n: int, ports: list[int], framing: str, budget: float) -> 
         cpu = cpu_seconds() - cpu0
         peak = status_kb("VmHWM")
         return {
-            **outcome,
-            **meta,
-            "n": n,
-            "rss0_kb": rss0,
-            "peak_kb": peak,
-            "peak_reset": peak_reset,
-            "rss_per_stream_kb": (peak - rss0) / n,
-            "cpu_s": cpu,
-            "cpu_per_stream_ms": cpu * 1000 / n,
+            **outcome, **meta, "n": n, "rss0_kb": rss0, "peak_kb": peak, "peak_reset": peak_reset,
+            "rss_per_stream_kb": (peak - rss0) / n, "cpu_s": cpu, "cpu_per_stream_ms": cpu * 1000 / n,
             "wall_s": wall,
-        }
+        }  # fmt: skip
 
     emit(asyncio.run(main()))
 
@@ -385,33 +378,24 @@ def drive(args: argparse.Namespace) -> int:
     out.table([*header, "CPU/stream", "server CPU", "target"], rows, {0, 2, 3, 4, 5, 6, 7})
     for note in notes:
         out.line(note)
-    out.targets(
-        checks,
-        f"for ours (all complete, <= {TARGET_RSS_KB:g} KB and <= {TARGET_CPU_MS:g} ms per stream)",
+    what = f"(all complete, <= {TARGET_RSS_KB:g} KB and <= {TARGET_CPU_MS:g} ms per stream)"
+    out.targets(checks, f"for ours {what}")
+    keys = ("impl", "n", "data", "server", "error")
+    out.save(
+        args.json, [{k.replace("data", "client"): getattr(r, k) for k in keys} for r in results]
     )
-    report = [
-        {"impl": r.impl, "n": r.n, "client": r.data, "server": r.server, "error": r.error}
-        for r in results
-    ]
-    out.save(args.json, report)
     return 0 if all(r.error is None for r in results) else 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = arguments(__doc__, "N = 200 only")
-    parser.add_argument("--n", type=int, action="append", help="streams (repeatable)")
-    parser.add_argument("--impls", help=f"comma-separated, from {', '.join(IMPLS)} (default: all)")
-    parser.add_argument(
-        "--budget", type=float, default=60.0, help="seconds for all streams to complete (60)"
-    )
-    parser.add_argument("--ports", default="4", help="listening ports of the server (4)")
-    parser.add_argument(
-        "--framing",
-        choices=tuple(FRAMINGS),
-        default="chunked",
-        help="the body: chunked, one chunk per event (default), or ended by the close",
-    )
-    parser.add_argument("--impl", choices=tuple(IMPLS), help=argparse.SUPPRESS)
+    add = parser.add_argument
+    add("--n", type=int, action="append", help="streams (repeatable)")
+    add("--impls", help=f"comma-separated, from {', '.join(IMPLS)} (default: all)")
+    add("--budget", type=float, default=60.0, help="seconds for all streams to complete (60)")
+    add("--ports", default="4", help="listening ports of the server (4)")
+    add("--framing", choices=tuple(FRAMINGS), default="chunked", help="chunked (default) or close")
+    add("--impl", choices=tuple(IMPLS), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.impl:
         if not args.n or len(args.n) != 1:

@@ -50,14 +50,8 @@ TARGET_P99_MS = 2.0
 # --- client: one implementation, one message per event --------------------------------------
 
 CLIENTS = ("raw", "raw-aiohttp", "ours-sync", "ours-async", "ref-sync", "ref-async")
-LABELS = {
-    "raw": "bare socket",
-    "raw-aiohttp": "bare aiohttp",
-    "ours-sync": "ours sync",
-    "ours-async": "ours async",
-    "ref-sync": f"ref {REF_VERSION} sync",
-    "ref-async": f"ref {REF_VERSION} async",
-}
+LABELS = {"raw": "bare socket", "raw-aiohttp": "bare aiohttp"}
+LABELS |= {c: c.replace("-", " ").replace("ref", f"ref {REF_VERSION}") for c in CLIENTS[2:]}
 
 
 def _meta(client: str) -> dict[str, Any]:
@@ -138,14 +132,9 @@ async def run_async(url: str, events: int) -> None:
                 return
 
 
-READERS: dict[str, Callable[[str, int], Any]] = {
-    "raw": run_raw,
-    "raw-aiohttp": run_raw_aiohttp,
-    "ours-sync": run_sync,
-    "ours-async": run_async,
-    "ref-sync": run_sync,
-    "ref-async": run_async,
-}
+READERS: dict[str, Callable[[str, int], Any]] = {"raw": run_raw, "raw-aiohttp": run_raw_aiohttp}
+READERS |= {f"{who}-{how}": run_sync if how == "sync" else run_async
+            for who in ("ours", "ref") for how in ("sync", "async")}  # fmt: skip
 
 
 def client_main(client: str, url: str, events: int) -> int:
@@ -179,11 +168,9 @@ class Run:
     def stats(self) -> dict[str, float] | None:
         if not self.latencies_ms:
             return None
-        values = sorted(self.latencies_ms)
-        p99 = (
-            statistics.quantiles(values, n=100, method="inclusive")[98] if values[1:] else values[0]
-        )
-        return {"p50": statistics.median(values), "p99": p99, "max": values[-1]}
+        v = sorted(self.latencies_ms)
+        p99 = statistics.quantiles(v, n=100, method="inclusive")[98] if v[1:] else v[0]
+        return {"p50": statistics.median(v), "p99": p99, "max": v[-1]}
 
     @property
     def complete(self) -> bool:
@@ -235,11 +222,8 @@ def measure(
 
 
 def _status(run: Run) -> str:
-    if run.error:
-        return f"error: {run.error}"
-    if run.timed_out:
-        return f"stopped after {run.seconds:.1f} s"
-    return ""
+    stopped = f"stopped after {run.seconds:.1f} s" if run.timed_out else ""
+    return f"error: {run.error}" if run.error else stopped
 
 
 def drive(args: argparse.Namespace) -> int:
@@ -309,21 +293,12 @@ def drive(args: argparse.Namespace) -> int:
         if run.client.startswith("ours"):
             passed = run.complete and stats is not None and stats["p99"] <= TARGET_P99_MS
             verdict = "OK" if passed else "MISS"
-            checks.append(
-                (f"{LABELS[run.client]} p99 <= {TARGET_P99_MS:g} ms, {run.framing}", passed, "")
-            )
+            name = f"{LABELS[run.client]} p99 <= {TARGET_P99_MS:g} ms, {run.framing}"
+            checks.append((name, passed, ""))
         busy = "-" if run.cpu_busy is None else f"{run.cpu_busy * 100:.0f}%"
         target = "  ".join(filter(None, [verdict, _status(run)]))
-        rows.append(
-            [
-                LABELS[run.client],
-                run.framing,
-                f"{run.received}/{run.expected}",
-                *cells,
-                busy,
-                target,
-            ]
-        )
+        rows.append([LABELS[run.client], run.framing, f"{run.received}/{run.expected}", *cells])
+        rows[-1] += [busy, target]
     header = ["client", "framing", "events", "p50 ms", "p99 ms", "max ms", "cpu", "target"]
     out.table(header, rows, {2, 3, 4, 5, 6})
     out.line(
@@ -345,22 +320,17 @@ def drive(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = arguments(__doc__, "100 events per run, 5 discarded")
-    parser.add_argument("--events", type=int, default=None, help="events per run (300)")
-    parser.add_argument("--interval-ms", type=float, default=20.0, help="between events (20)")
-    parser.add_argument("--warmup", type=int, default=None, help="events discarded (10)")
-    parser.add_argument(
-        "--grace", type=float, default=10.0, help="seconds a run may take past the stream (10)"
-    )
-    parser.add_argument(
-        "--only", action="append", choices=CLIENTS, help="only this client (repeatable)"
-    )
-    parser.add_argument("--client", choices=CLIENTS, help=argparse.SUPPRESS)
-    parser.add_argument("--url", help=argparse.SUPPRESS)
+    add = parser.add_argument
+    add("--events", type=int, default=None, help="events per run (300)")
+    add("--interval-ms", type=float, default=20.0, help="between events (20)")
+    add("--warmup", type=int, default=None, help="events discarded (10)")
+    add("--grace", type=float, default=10.0, help="seconds a run may take past the stream (10)")
+    add("--only", action="append", choices=CLIENTS, help="only this client (repeatable)")
+    add("--client", choices=CLIENTS, help=argparse.SUPPRESS)
+    add("--url", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.events is None:
-        args.events = 100 if args.quick else 300
-    if args.warmup is None:
-        args.warmup = 5 if args.quick else 10
+    args.events = (100 if args.quick else 300) if args.events is None else args.events
+    args.warmup = (5 if args.quick else 10) if args.warmup is None else args.warmup
     if not 0 <= args.warmup < args.events or args.events > 100_000:
         parser.error("need 0 <= --warmup < --events <= 100000")
     if not 0 < args.interval_ms <= 10_000:

@@ -23,17 +23,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from _harness import (
-    REF,
-    Check,
-    Report,
-    arguments,
-    collect,
-    fmt_rate,
-    interpreter,
-    progress,
-    schedule,
-)
+import _harness as h
+from _harness import REF, Check, Report
 from _server import gen_large, gen_small
 from _worker import describe, emit, use_ld_eventsource
 
@@ -49,8 +40,7 @@ DIGEST_SLICE = 64 * 1024  # characters of an event's data encoded at a time for 
 # --- inputs ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Scale:
+class Scale(NamedTuple):
     small_events: int
     line_bytes: int
     many_lines: int
@@ -60,8 +50,7 @@ class Scale:
         return self.many_lines // GROUP_LINES
 
 
-FULL = Scale(small_events=200_000, line_bytes=8 * 1024 * 1024, many_lines=200_000)
-QUICK = Scale(small_events=20_000, line_bytes=1024 * 1024, many_lines=20_000)
+FULL, QUICK = Scale(200_000, 8 * 1024 * 1024, 200_000), Scale(20_000, 1024 * 1024, 20_000)
 
 
 class Digest(NamedTuple):
@@ -75,9 +64,7 @@ class Digest(NamedTuple):
 
 class _Summer:
     def __init__(self) -> None:
-        self.events = 0
-        self.data_len = 0
-        self.crc = 0
+        self.events = self.data_len = self.crc = 0
 
     def add(self, event_id: str | None, data: str) -> None:
         self.events += 1
@@ -229,18 +216,10 @@ def worker(impl: str, keys: Sequence[str], repeat: int, scale: Scale, keep_gc: b
                 seconds = time.perf_counter() - start
             finally:
                 gc.enable()
-            got = digest(items, event_class)
+            got, expect = digest(items, event_class), case.expect
             del items
-            emit(
-                {
-                    "case": key,
-                    "run": index,
-                    "seconds": seconds,
-                    "ok": got == case.expect,
-                    "got": got._asdict(),
-                    "expect": case.expect._asdict(),
-                }
-            )
+            emit({"case": key, "run": index, "seconds": seconds, "ok": got == expect,
+                  "got": got._asdict(), "expect": expect._asdict()})  # fmt: skip
 
 
 # --- driver: subprocesses, budget, table ----------------------------------------------------
@@ -270,7 +249,7 @@ class Result:
 
 
 def measure(impl: str, key: str, args: argparse.Namespace) -> Result:
-    python, env = interpreter(REF if impl == "ref" else None)
+    python, env = h.interpreter(REF if impl == "ref" else None)
     cmd = [python, str(SCRIPT), "--impl", impl, "--case", key, "--repeat", str(args.repeat)]
     cmd += ["--quick"] * args.quick + ["--keep-gc"] * args.keep_gc
     result = Result(impl, key)
@@ -280,7 +259,7 @@ def measure(impl: str, key: str, args: argparse.Namespace) -> Result:
             result.meta = message  # the input is ready
         elif result.ok:  # up to the first wrong output
             result.runs.append(message["seconds"])
-            progress(
+            h.progress(
                 f"  {impl:4} {key:14} run {len(result.runs)}/{args.repeat}: {message['seconds']:.3f} s"
             )
             if not message["ok"]:
@@ -288,10 +267,10 @@ def measure(impl: str, key: str, args: argparse.Namespace) -> Result:
                 result.mismatch = {"got": message["got"], "expect": message["expect"]}
 
     total = READY_TIMEOUT + args.repeat * args.budget
-    run = collect(cmd, env, total, first=READY_TIMEOUT, each=args.budget, seen=seen)
+    run = h.collect(cmd, env, total, first=READY_TIMEOUT, each=args.budget, seen=seen)
     result.timed_out = run.timed_out
     if run.timed_out:
-        progress(f"  {impl:4} {key:14} run exceeded {args.budget:g} s: stopped")
+        h.progress(f"  {impl:4} {key:14} run exceeded {args.budget:g} s: stopped")
     elif not result.meta:
         result.error = "worker exited before its input was ready"
     elif result.ok and len(result.runs) < args.repeat:
@@ -308,7 +287,7 @@ def cells(result: Result, events: int, size: int, budget: float) -> list[str]:
     if seconds is None:
         return ["FAIL", "FAIL", "error" if result.error else "wrong"]
     value, bound = seconds
-    rate, mbps = fmt_rate(events / value), f"{size / value / 1e6:.1f}"
+    rate, mbps = h.fmt_rate(events / value), f"{size / value / 1e6:.1f}"
     return [f"<{rate}", f"<{mbps}", f">{budget:g}"] if bound else [rate, mbps, f"{value:.4f}"]
 
 
@@ -324,9 +303,8 @@ def ratio(
 
 
 def show_ratio(value: tuple[float, str] | None) -> str:
-    if value is None:
-        return "n/a"
-    return {"=": "", ">": "> ", "<": "< ", "?": "~ "}[value[1]] + f"{value[0]:.2f}x"
+    prefix = {"=": "", ">": "> ", "<": "< ", "?": "~ "}
+    return "n/a" if value is None else prefix[value[1]] + f"{value[0]:.2f}x"
 
 
 def drive(args: argparse.Namespace) -> int:
@@ -334,13 +312,12 @@ def drive(args: argparse.Namespace) -> int:
     names = labels(scale)
     keys = [k for k in CASE_KEYS if not args.case or k in args.case]
     results: dict[str, dict[str, Result]] = {key: {} for key in keys}
-    for _, key, impl in schedule(1, keys, ("ours", "ref"), rotate=False):
+    for _, key, impl in h.schedule(1, keys, ("ours", "ref"), rotate=False):
         if impl == "ours":
-            progress(f"{names[key]}:")
+            h.progress(f"{names[key]}:")
         results[key][impl] = measure(impl, key, args)
 
-    out = Report()
-    metas = {impl: r.meta for row in results.values() for impl, r in row.items() if r.meta}
+    out, metas = Report(), {i: r.meta for row in results.values() for i, r in row.items() if r.meta}
     out.line()
     out.line(
         f"SSE parser throughput: median of {args.repeat} run(s), "
@@ -358,9 +335,8 @@ def drive(args: argparse.Namespace) -> int:
         ours, ref = results[key]["ours"], results[key]["ref"]
         size, events = int((ours.meta or ref.meta).get("bytes", 0)), _expected_events(key, scale)
         speedup = ratio(ref.time(args.budget), ours.time(args.budget))
-        passed = (
-            ours.ok and ref.ok and speedup is not None and speedup[0] > 1 and speedup[1] in "=>"
-        )
+        passed = speedup is not None and speedup[0] > 1 and speedup[1] in "=>"
+        passed = passed and ours.ok and ref.ok
         verdict = "OK" if passed else "MISS"
         if not (ours.ok and ref.ok):
             verdict = f"FAIL ({'ours' if not ours.ok else 'ref'})"
@@ -403,7 +379,7 @@ def drive(args: argparse.Namespace) -> int:
             })  # fmt: skip
     out.targets(checks)
     out.save(args.json, {
-        "scale": scale.__dict__, "repeat": args.repeat, "budget_seconds": args.budget,
+        "scale": scale._asdict(), "repeat": args.repeat, "budget_seconds": args.budget,
         "gc_during_runs": args.keep_gc, "implementations": metas, "inputs": table,
         "ratios": derived, "targets": [{"name": name, "ok": passed} for name, passed, _ in checks],
     })  # fmt: skip
@@ -416,33 +392,22 @@ def _expected_events(key: str, scale: Scale) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = arguments(__doc__, "smaller inputs, 1 repeat")
-    parser.add_argument(
-        "--impl",
-        choices=("both", "ours", "ref"),
-        default="both",
-        help="both (default): run and compare; ours/ref: be a worker and print JSON lines",
-    )
-    parser.add_argument("--repeat", type=int, default=None, help="timed runs per input (5)")
-    parser.add_argument(
-        "--budget", type=float, default=60.0, help="seconds allowed for one run (60)"
-    )
-    parser.add_argument(
-        "--case", action="append", choices=CASE_KEYS, help="only this input (repeatable)"
-    )
-    parser.add_argument(
-        "--keep-gc", action="store_true", help="leave the garbage collector on while timing"
-    )
+    parser = h.arguments(__doc__, "smaller inputs, 1 repeat")
+    add = parser.add_argument
+    impl = "both (default): run and compare; ours/ref: be a worker and print JSON lines"
+    add("--impl", choices=("both", "ours", "ref"), default="both", help=impl)
+    add("--repeat", type=int, default=None, help="timed runs per input (5)")
+    add("--budget", type=float, default=60.0, help="seconds allowed for one run (60)")
+    add("--case", action="append", choices=CASE_KEYS, help="only this input (repeatable)")
+    add("--keep-gc", action="store_true", help="leave the garbage collector on while timing")
     args = parser.parse_args(argv)
-    if args.repeat is None:
-        args.repeat = 1 if args.quick else 5
+    args.repeat = (1 if args.quick else 5) if args.repeat is None else args.repeat
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
     if args.impl == "both":
         return drive(args)
-    worker(
-        args.impl, args.case or CASE_KEYS, args.repeat, QUICK if args.quick else FULL, args.keep_gc
-    )
+    scale = QUICK if args.quick else FULL
+    worker(args.impl, args.case or CASE_KEYS, args.repeat, scale, args.keep_gc)
     return 0
 
 

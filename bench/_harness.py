@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import functools
 import json
 import os
@@ -72,16 +73,10 @@ class Venv:
     imports: tuple[str, ...] = ()
 
 
-REF = Venv(
-    f"ref-{REF_VERSION}",
-    (f"launchdarkly-eventsource=={REF_VERSION}", "aiohttp"),
-    ("ld_eventsource.async_client", "aiohttp"),
-)
-SSE2 = Venv(
-    "aiohttp-sse-client2",
-    ("aiohttp-sse-client2==0.3.0", "aiohttp"),
-    ("aiohttp_sse_client2.client", "aiohttp"),
-)
+REF_REQUIREMENTS = (f"launchdarkly-eventsource=={REF_VERSION}", "aiohttp")
+REF = Venv(f"ref-{REF_VERSION}", REF_REQUIREMENTS, ("ld_eventsource.async_client", "aiohttp"))
+SSE2_REQUIREMENTS = ("aiohttp-sse-client2==0.3.0", "aiohttp")
+SSE2 = Venv("aiohttp-sse-client2", SSE2_REQUIREMENTS, ("aiohttp_sse_client2.client", "aiohttp"))
 PLOT = Venv("plot", ("matplotlib",), ("matplotlib",))
 
 
@@ -177,22 +172,20 @@ class Worker:
         self._messages: queue.Queue[dict[str, Any] | None] = queue.Queue()
         self._ended = False
         self._stderr: collections.deque[str] = collections.deque(maxlen=10)
-        self._threads = [threading.Thread(target=self._read, daemon=True) for _ in range(2)]
-        self._threads[0].start()
-        self._threads[1].start()
+        self._threads = [
+            threading.Thread(target=target, daemon=True) for target in (self._out, self._err)
+        ]
+        for thread in self._threads:
+            thread.start()
 
-    def _read(self) -> None:
-        if threading.current_thread() is self._threads[1]:
-            for line in self.proc.stderr or ():
-                if line.strip():
-                    self._stderr.append(line.rstrip())
-            return
+    def _err(self) -> None:
+        self._stderr.extend(line.rstrip() for line in self.proc.stderr or () if line.strip())
+
+    def _out(self) -> None:
         for line in self.proc.stdout or ():
-            if line.startswith("{"):
-                try:
+            with contextlib.suppress(ValueError):
+                if line.startswith("{"):
                     self._messages.put(json.loads(line))
-                except ValueError:
-                    pass
         self._messages.put(None)
 
     def next(self, timeout: float) -> dict[str, Any] | None:
@@ -215,10 +208,8 @@ class Worker:
         if self.proc.stdin is not None:
             self.proc.stdin.close()
         if not kill:
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self.proc.wait(timeout=grace)
-            except subprocess.TimeoutExpired:
-                pass
         if self.proc.poll() is None:
             self.proc.kill()
         code = self.proc.wait()
@@ -300,10 +291,8 @@ class LoadServer(Worker):
         """Stops the server and keeps what it reported in :attr:`stats`."""
         if self.proc.stdin is not None and not kill:
             self.proc.stdin.close()
-            try:
+            with contextlib.suppress(TimeoutError):
                 self.stats = self.next(grace) or {}
-            except TimeoutError:
-                pass
         return super().stop(kill, grace)
 
 
@@ -404,19 +393,20 @@ class Report:
 
     def targets(self, checks: Sequence[Check], what: str = "") -> None:
         """How many of ``checks`` were met, then the misses (all of them, if Markdown)."""
-        hits = sum(passed for _, passed, _ in checks)
+        title = f"argets{' ' + what if what else ''}: {sum(c[1] for c in checks)}/{len(checks)} OK"
         if not self.markdown:
             self.line()
-            self.line(f"targets{' ' + what if what else ''}: {hits}/{len(checks)} OK")
-            for name, passed, detail in checks:
-                if not passed:
-                    self.line(f"  MISS: {name}{': ' + detail if detail else ''}")
-            return
-        self.line(f"### Targets{' ' + what if what else ''}: {hits}/{len(checks)} OK")
-        self.line()
+            self.line("t" + title)
+        else:
+            self.para("### T" + title)
         for name, passed, detail in checks:
-            self.line(f"- {'OK  ' if passed else 'MISS'} {name}{': ' + detail if detail else ''}")
-        self.line()
+            text = f"{name}{': ' + detail if detail else ''}"
+            if self.markdown:
+                self.line(f"- {'OK  ' if passed else 'MISS'} {text}")
+            elif not passed:
+                self.line(f"  MISS: {text}")
+        if self.markdown:
+            self.line()
 
     def save(self, json_path: str | None, data: Any, markdown_path: str | None = None) -> None:
         """Writes ``data`` as JSON to ``json_path``, and the Markdown to ``markdown_path``."""
@@ -432,14 +422,11 @@ class Report:
 
 def machine() -> dict[str, str]:
     """The CPU model, the number of cores, the interpreter and the platform."""
-    cpu = "?"
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+        info = Path("/proc/cpuinfo").read_text().splitlines()
     except OSError:
-        pass
+        info = []
+    cpu = next((x.split(":", 1)[1].strip() for x in info if x.startswith("model name")), "?")
     python = f"{platform.python_implementation()} {platform.python_version()}"
     return {
         "cpu": cpu,

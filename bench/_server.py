@@ -53,13 +53,8 @@ from _worker import raise_nofile
 
 FRAMINGS = ("chunk-per-event", "large-chunks", "close-delimited")
 # The full sizes: events per workload (large: events of LARGE_EVENT_BYTES).
-BASE_EVENTS = {
-    "small": 200_000,
-    "llm-tokens": 200_000,
-    "multiline": 20_000,
-    "large": 50,
-    "crlf": 200_000,
-}
+BASE_EVENTS = {"small": 200_000, "llm-tokens": 200_000, "multiline": 20_000, "large": 50}
+BASE_EVENTS["crlf"] = 200_000
 MULTILINE_LINES = 20
 LARGE_EVENT_BYTES = 1024 * 1024
 LARGE_CHUNK = 64 * 1024
@@ -67,12 +62,10 @@ HEAD_LIMIT = 64 * 1024
 MAX_PACED = 100_000
 
 _HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
-HEADS = {
-    "chunk-per-event": _HEAD + b"Transfer-Encoding: chunked\r\n\r\n",
-    "large-chunks": _HEAD + b"Transfer-Encoding: chunked\r\n\r\n",
-    "close-delimited": _HEAD + b"Connection: close\r\n\r\n",
-}
-ENDS = {"chunk-per-event": b"0\r\n\r\n", "large-chunks": b"0\r\n\r\n", "close-delimited": b""}
+CLOSE = "close-delimited"
+HEADS = {f: _HEAD + b"Transfer-Encoding: chunked\r\n\r\n" for f in FRAMINGS if f != CLOSE}
+HEADS[CLOSE] = _HEAD + b"Connection: close\r\n\r\n"
+ENDS = {f: b"" if f == CLOSE else b"0\r\n\r\n" for f in FRAMINGS}
 NO_CONTENT = b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 NOT_FOUND = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 
@@ -128,19 +121,13 @@ def gen_large(count: int, size: int = LARGE_EVENT_BYTES) -> Events:
 def gen_flags(count: int) -> Events:
     """``id``, ``event: put`` and a small JSON flag, as a feature-flag stream sends."""
     data = [f'{{"key":"flag-{k}","version":{k},"on":true}}' for k in range(count)]
-    return [
-        f"id: {k}\nevent: put\ndata: {value}\n\n".encode() for k, value in enumerate(data)
-    ], data
+    return [f"id: {k}\nevent: put\ndata: {v}\n\n".encode() for k, v in enumerate(data)], data
 
 
 GENERATORS: dict[str, Callable[[int], Events]] = {
-    "small": gen_small,
-    "llm-tokens": gen_llm_tokens,
-    "multiline": gen_multiline,
-    "large": gen_large,
-    "crlf": lambda count: gen_small(count, "\r\n"),
-    "flags": gen_flags,
-}
+    "small": gen_small, "llm-tokens": gen_llm_tokens, "multiline": gen_multiline,
+    "large": gen_large, "crlf": lambda count: gen_small(count, "\r\n"), "flags": gen_flags,
+}  # fmt: skip
 
 
 def frame_body(events: list[bytes], framing: str) -> bytes:
@@ -172,10 +159,9 @@ class Server:
 
     async def serve(self, ports: int, lifetime: float, manifest: dict[str, object]) -> None:
         loop = asyncio.get_running_loop()
+        protocol = lambda: Connection(self)  # noqa: E731
         servers = [
-            await loop.create_server(
-                lambda: Connection(self), "127.0.0.1", 0, backlog=4096, reuse_address=True
-            )
+            await loop.create_server(protocol, "127.0.0.1", 0, backlog=4096, reuse_address=True)
             for _ in range(ports)
         ]
         numbers = [server.sockets[0].getsockname()[1] for server in servers]
@@ -292,15 +278,11 @@ def build(
         for value in data:
             crc = zlib.crc32(value.encode(), crc)
         response = HEADS[framing] + frame_body(events, framing)
-        length = len(response)
-        response += ENDS[framing]
-        responses[f"{name}/{framing}"] = (response, length)
+        responses[f"{name}/{framing}"] = (response + ENDS[framing], len(response))
         manifest[f"{name}/{framing}"] = {
-            "response_bytes": len(response),
-            "body_bytes": sum(map(len, events)),
-            "events": len(data),
-            "crc": crc,
-        }
+            "response_bytes": len(response + ENDS[framing]), "body_bytes": sum(map(len, events)),
+            "events": len(data), "crc": crc,
+        }  # fmt: skip
 
     for workload, count in counts.items():
         stream = GENERATORS[workload](count)
@@ -314,14 +296,13 @@ def build(
 
 def main() -> int:
     parser = argparse.ArgumentParser(description="SSE load server of the benchmarks")
-    parser.add_argument("--counts", default="", help="WORKLOAD:EVENTS,... (none by default)")
-    parser.add_argument("--framings", default=",".join(FRAMINGS))
-    parser.add_argument(
-        "--extra", default="", help="WORKLOAD:COUNT[:FRAMING],... (chunk-per-event by default)"
-    )
-    parser.add_argument("--ports", type=int, default=1, help="listening ports (1)")
-    parser.add_argument("--interval-ms", type=float, default=20.0, help="of mode=paced (20)")
-    parser.add_argument("--lifetime", type=float, default=3600.0, help="seconds at most")
+    add = parser.add_argument
+    add("--counts", default="", help="WORKLOAD:EVENTS,... (none by default)")
+    add("--framings", default=",".join(FRAMINGS))
+    add("--extra", default="", help="WORKLOAD:COUNT[:FRAMING],... (chunk-per-event by default)")
+    add("--ports", type=int, default=1, help="listening ports (1)")
+    add("--interval-ms", type=float, default=20.0, help="of mode=paced (20)")
+    add("--lifetime", type=float, default=3600.0, help="seconds at most")
     args = parser.parse_args()
     counts = {w: int(n) for w, _, n in (i.partition(":") for i in args.counts.split(",") if i)}
     framings = [f for f in args.framings.split(",") if f]

@@ -4,15 +4,16 @@ plain-Python baselines) and the worker that times one run of one of them:
 
     python _tp_clients.py CLIENT URL EVENTS KIND [DIST,...]
 
-KIND ``ours`` or ``ref`` imports that ``ld_eventsource`` (every import is done before the
-clock starts, at the first event). It emits one message (events, crc, wall, cpu, maxrss_mb, versions). Every
-client has the same consumer loop (count, crc32 of the data); one that reconnects at the end
-of a stream is stopped after the expected count. Cheap imports only: a worker starts afresh
-every run and its peak RSS is reported.
+KIND ``ours`` or ``ref`` imports that ``ld_eventsource``; every import is done before the
+clock starts (at the first event). It emits one message (events, crc, wall, cpu, maxrss_mb,
+versions). Every client has the same consumer loop (count, crc32 of the data); one that
+reconnects at the end of a stream is stopped after the expected count. Cheap imports only: a
+worker starts afresh every run and its peak RSS is reported.
 """
 
 from __future__ import annotations
 
+import inspect
 import socket
 import sys
 import zlib
@@ -40,20 +41,17 @@ class Timing(NamedTuple):
     crc: int
 
 
-def cpu_since(before: Any) -> float:
-    now = getrusage(RUSAGE_SELF)
-    return float(now.ru_utime - before.ru_utime + now.ru_stime - before.ru_stime)
-
-
 class Clock:
     """The clocks of the consumer loop, started at the first event, and that event's crc32."""
 
-    def __init__(self, first: Any) -> None:
+    def __init__(self, first: str = "") -> None:
         self.start, self.cpu = perf_counter(), getrusage(RUSAGE_SELF)
-        self.crc = zlib.crc32(first.data.encode())
+        self.crc = zlib.crc32(first.encode())
 
     def timing(self, count: int, crc: int) -> Timing:
-        return Timing(perf_counter() - self.start, cpu_since(self.cpu), count, crc)
+        now, then = getrusage(RUSAGE_SELF), self.cpu
+        cpu = now.ru_utime - then.ru_utime + now.ru_stime - then.ru_stime
+        return Timing(perf_counter() - self.start, cpu, count, crc)
 
 
 def consume(events: Iterable[Any], stop_at: int | None) -> Timing:
@@ -63,7 +61,7 @@ def consume(events: Iterable[Any], stop_at: int | None) -> Timing:
     first = next(iterator, None)
     if first is None:
         return Timing(0.0, 0.0, 0, 0)
-    clock = Clock(first)
+    clock = Clock(first.data)
     crc32, crc, count = zlib.crc32, clock.crc, 1
     if count != stop_at:
         for event in iterator:
@@ -81,7 +79,7 @@ async def aconsume(events: AsyncIterable[Any], stop_at: int | None) -> Timing:
         first = await anext(iterator)
     except StopAsyncIteration:
         return Timing(0.0, 0.0, 0, 0)
-    clock = Clock(first)
+    clock = Clock(first.data)
     crc32, crc, count = zlib.crc32, clock.crc, 1
     if count != stop_at:
         async for event in iterator:
@@ -196,11 +194,10 @@ def raw_socket(target: Target) -> tuple[int, Timing]:
         buffer = bytearray(RAW_READ_SIZE)
         recv_into = sock.recv_into
         total = recv_into(buffer)  # the clock starts at the first bytes, as for the others
-        start = perf_counter()
-        cpu = getrusage(RUSAGE_SELF)
+        clock = Clock()
         while n := recv_into(buffer):
             total += n
-    return total, Timing(perf_counter() - start, cpu_since(cpu), 0, 0)
+    return total, clock.timing(0, 0)
 
 
 def _dechunk(first: bytes, recv: Callable[[int], bytes]) -> Iterator[bytes]:
@@ -209,17 +206,13 @@ def _dechunk(first: bytes, recv: Callable[[int], bytes]) -> Iterator[bytes]:
     chunk (or part of a chunk) that the read completed, joined. Chunk extensions and trailers
     are not supported (the load server sends neither).
     """
-    remaining = 0  # payload bytes left in the current chunk
-    skip = 0  # bytes of the CRLF after a chunk still to skip
-    carry = b""  # an incomplete size line
-    data = first
+    remaining = skip = 0  # payload bytes left in the current chunk; of the CRLF after it
+    carry, data = b"", first  # an incomplete size line; the bytes of the last read
     while True:
         if carry:
-            data = carry + data
-            carry = b""
+            data, carry = carry + data, b""
         parts: list[bytes] = []
-        pos = 0
-        size = len(data)
+        pos, size = 0, len(data)
         while pos < size:
             if remaining:
                 stop = min(pos + remaining, size)
@@ -276,9 +269,7 @@ def _naive_events(bodies: Iterable[bytes]) -> Iterator[tuple[str, str, str | Non
         for block in blocks:
             if not block:
                 continue
-            etype = "message"
-            eid = None
-            lines = []
+            etype, eid, lines = "message", None, []
             for line in block.decode().split("\n"):
                 name, _, value = line.partition(":")
                 if value[:1] == " ":
@@ -301,13 +292,12 @@ def naive_floor(target: Target) -> Timing:
         event = next(iterator, None)
         if event is None:
             return Timing(0.0, 0.0, 0, 0)
-        start = perf_counter()
-        cpu = getrusage(RUSAGE_SELF)
-        crc32, crc, count = zlib.crc32, zlib.crc32(event[1].encode()), 1
+        clock = Clock(event[1])
+        crc32, crc, count = zlib.crc32, clock.crc, 1
         for event in iterator:
             crc = crc32(event[1].encode(), crc)
             count += 1
-    return Timing(perf_counter() - start, cpu_since(cpu), count, crc)
+    return clock.timing(count, crc)
 
 
 def run(name: str, target: Target) -> Timing:
@@ -320,18 +310,14 @@ def run(name: str, target: Target) -> Timing:
     return client(target)  # type: ignore[no-any-return]
 
 
-CLIENTS: dict[str, tuple[Callable[[Target], Any], bool]] = {
-    "ours-sync": (ld_sync, False),
-    "ours-async": (ld_async, True),
-    "ref-sync": (ld_sync, False),
-    "ref-async": (ld_async, True),
-    "httpx-sse-sync": (httpx_sse_sync, False),
-    "httpx-sse-async": (httpx_sse_async, True),
-    "sseclient-py": (sseclient_py, False),
-    "requests-sse": (requests_sse, False),
-    "aiohttp-sse-client2": (aiohttp_sse_client2, True),
-    "naive-floor": (naive_floor, False),
-}
+_FUNCTIONS: dict[str, Callable[[Target], Any]] = {
+    "ours-sync": ld_sync, "ours-async": ld_async, "ref-sync": ld_sync, "ref-async": ld_async,
+    "httpx-sse-sync": httpx_sse_sync, "httpx-sse-async": httpx_sse_async,
+    "sseclient-py": sseclient_py, "requests-sse": requests_sse,
+    "aiohttp-sse-client2": aiohttp_sse_client2, "naive-floor": naive_floor,
+}  # fmt: skip
+CLIENTS = {name: (f, inspect.iscoroutinefunction(f)) for name, f in _FUNCTIONS.items()}
+"""Each client's function, and whether it is a coroutine function (an async client)."""
 
 
 def main(argv: list[str]) -> int:

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
+import contextlib
 import gc
 import resource
 import sys
@@ -105,10 +107,8 @@ async def bare(url: str, reached: Reached, session: Any) -> None:
         await count_events(lambda: reader.read(65536), reached, count, tail)
     finally:
         writer.close()
-        try:
+        with contextlib.suppress(OSError, asyncio.CancelledError):
             await writer.wait_closed()
-        except (OSError, asyncio.CancelledError):
-            pass
 
 
 async def bare_aiohttp(url: str, reached: Reached, session: Any) -> None:
@@ -188,10 +188,7 @@ async def run_streams(
     Runs one task per URL until every stream has received EVENTS events (or ``budget``
     seconds have passed), then cancels them all: each closes its stream as it ends.
     """
-    n = len(urls)
-    all_done = asyncio.Event()
-    complete = 0
-    start = time.perf_counter()
+    n, all_done, complete, start = len(urls), asyncio.Event(), 0, time.perf_counter()
     done_at: float | None = None
 
     def reached() -> None:
@@ -202,24 +199,21 @@ async def run_streams(
             all_done.set()
 
     tasks = [asyncio.ensure_future(stream(url, reached, session)) for url in urls]
-    try:
+    with contextlib.suppress(asyncio.TimeoutError):
         await asyncio.wait_for(all_done.wait(), budget)
-    except asyncio.TimeoutError:
-        pass
     await asyncio.sleep(0.2)  # a moment of the steady state: every stream open and waiting
     for task in tasks:
         task.cancel()
     _, pending = await asyncio.wait(tasks, timeout=30)
-    errors: dict[str, int] = {}
-    for task in tasks:
-        if task.done() and not task.cancelled() and task.exception() is not None:
-            name = type(task.exception()).__name__
-            errors[name] = errors.get(name, 0) + 1
+    failed = [t for t in tasks if t.done() and not t.cancelled() and t.exception() is not None]
+    errors = collections.Counter(type(task.exception()).__name__ for task in failed)
+    received = None if done_at is None else done_at - start
+    pending_n = len(pending)
     return {
         "complete": complete,
-        "all_received_s": None if done_at is None else done_at - start,
-        "errors": errors,
-        "pending": len(pending),
+        "all_received_s": received,
+        "errors": dict(errors),
+        "pending": pending_n,
     }
 
 
@@ -242,19 +236,15 @@ def worker(impl: str, n: int, ports: list[int], framing: str, budget: float) -> 
         await asyncio.sleep(0)
         gc.collect()
         peak_reset = _reset_peak()
-        rss0 = status_kb("VmRSS")
-        cpu0 = cpu_seconds()
-        wall0 = time.perf_counter()
+        rss0, cpu0, wall0 = status_kb("VmRSS"), cpu_seconds(), time.perf_counter()
         outcome = await run_streams(stream, urls, budget, session)
         if session is not None:
             await session.close()
-        wall = time.perf_counter() - wall0
-        cpu = cpu_seconds() - cpu0
-        peak = status_kb("VmHWM")
+        wall, cpu, peak = time.perf_counter() - wall0, cpu_seconds() - cpu0, status_kb("VmHWM")
         return {
             **outcome, **meta, "n": n, "rss0_kb": rss0, "peak_kb": peak, "peak_reset": peak_reset,
-            "rss_per_stream_kb": (peak - rss0) / n, "cpu_s": cpu, "cpu_per_stream_ms": cpu * 1000 / n,
-            "wall_s": wall,
+            "rss_per_stream_kb": (peak - rss0) / n, "cpu_s": cpu,
+            "cpu_per_stream_ms": cpu * 1000 / n, "wall_s": wall,
         }  # fmt: skip
 
     emit(asyncio.run(main()))
@@ -322,14 +312,9 @@ def drive(args: argparse.Namespace) -> int:
         for impl in impls:
             progress(f"N={n:6} {IMPLS[impl]} ...")
             result = measure(impl, n, args)
-            if result.error:
-                progress(f"  {result.error}")
-            else:
-                d = result.data
-                progress(
-                    f"  complete {d['complete']}/{n}, {d['rss_per_stream_kb']:.1f} KB, "
-                    f"{d['cpu_per_stream_ms']:.3f} ms, {d['wall_s']:.2f} s"
-                )
+            d = result.data
+            got = f"{d.get('rss_per_stream_kb', 0):.1f} KB, {d.get('cpu_per_stream_ms', 0):.3f} ms"
+            progress(f"  {result.error or 'complete ' + str(d.get('complete')) + f'/{n}, {got}'}")
             results.append(result)
 
     out = Report()

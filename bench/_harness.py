@@ -1,18 +1,11 @@
 """
 The benchmark harness, driver side; every script in ``bench/`` is a thin layer over it:
-
-- **interpreters**: this project runs under the project's ``.venv`` (or this interpreter with
-  ``src/`` on the path); the reference and every peer under a venv of its own in
-  ``bench/.venvs/`` (:class:`Venv`, created on first use; the reference shares the import name
-  ``ld_eventsource`` with this project, so it is never installed in the project's venv);
-- **workers**: each implementation runs in a subprocess under its interpreter and reports
-  with one JSON object a line (``_worker.emit``), read here by :class:`Worker` with a time
-  bound;
-- **rounds**: :func:`schedule` interleaves the runs of every implementation round by round,
-  the order rotated; :func:`paired_ratio` is the median of ratios taken within one round;
-- **the load server** (``_server.py``) in its own process: :class:`LoadServer`;
-- **the report**: :class:`Report` prints the tables and the targets and writes ``--json``
-  and ``--markdown``.
+interpreters (the project's ``.venv``; the reference and every peer in a venv of its own,
+:class:`Venv`, since the reference shares the import name ``ld_eventsource``), workers
+(:class:`Worker`, :func:`collect`: subprocesses that report one JSON object a line with
+``_worker.emit``), rounds (:func:`schedule` interleaves them, :func:`paired_ratio` takes ratios
+within one round), the load server (:class:`LoadServer`) and the report (:class:`Report`:
+tables, targets, ``--json`` and ``--markdown``).
 """
 
 from __future__ import annotations

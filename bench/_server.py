@@ -1,37 +1,22 @@
 """
-The load server of the benchmarks: SSE over HTTP/1.1 on 127.0.0.1, in a process of its own
-(started by ``_harness.LoadServer``), on an asyncio loop, so that one process serves one fast
-reader or ten thousand held streams alike. Only the standard library:
-it runs under whatever interpreter starts it.
+The load server of the benchmarks: SSE over HTTP/1.1 on 127.0.0.1 in a process of its own
+(started by ``_harness.LoadServer``), on asyncio protocols, so that one process serves one fast
+reader or ten thousand held streams alike; the standard library only.
 
     python bench/_server.py [--counts small:20000,large:10] [--framings chunk-per-event,...]
                             [--extra small:100000[:FRAMING],...] [--ports N] [--interval-ms MS]
 
-Before it listens it builds the response of every (workload, framing) of ``--counts`` and
-``--extra`` in full (status line, headers and framed body), then prints one JSON line, the
-manifest: ``{"ports": [...], "cases": {"<workload>/<framing>": {"response_bytes",
-"body_bytes", "events", "crc"}}}`` (``crc``: crc32 over the UTF-8 data of the events, in
-order; an ``--extra`` case is named ``<workload>-<count>/<framing>``). It serves until its
-stdin closes (the driver holds the other end) or ``--lifetime`` runs out, then prints
-``{"connections", "open", "cpu"}``: connections served, still open, its CPU seconds.
-
-``GET /<case>?run=<token>&mode=<mode>``, the modes:
-
-- ``burst`` (the default): the whole response, sent as fast as the socket takes it, then the
-  server ends its side and waits for the client to close;
-- ``hold``: the response without its end (no last chunk, no close): the stream stays open,
-  as a quiet live stream does, until the client closes it;
-- ``paced`` (``GET /stamped/<framing>?mode=paced&events=N``): N events, one every
-  ``--interval-ms``, each ``id: <n>`` and ``data: <n> <time.time_ns() just before its send>``;
-  then the end. TCP_NODELAY is set (asyncio sets it on every TCP connection), so the framing
-  is the only difference between framings.
-
-A second request with the same ``run`` token gets ``204 No Content`` (which tells an SSE
-client to stop reconnecting), so a client that reconnects at the end cannot read twice.
-
-Framings: ``chunk-per-event`` (chunked, one chunk per event, what a server that flushes each
-event sends), ``large-chunks`` (chunked, 64 KiB chunks cut anywhere), ``close-delimited`` (no
-length, ``Connection: close``: the body ends when the server closes).
+It builds every response of ``--counts`` and ``--extra`` in full, prints the manifest (one
+JSON line: ``ports`` and, by ``<workload>/<framing>`` (``<workload>-<count>/<framing>`` for
+``--extra``), ``response_bytes``, ``body_bytes``, ``events`` and ``crc``, crc32 over the data),
+serves until its stdin closes or ``--lifetime`` runs out, then prints ``connections``, ``open``
+and ``cpu``. ``GET /<case>?run=<token>&mode=<mode>``: ``burst`` (the default: the whole
+response as fast as the socket takes it), ``hold`` (without its end: the stream stays open
+until the client closes it), ``paced`` (``/stamped/<framing>?mode=paced&events=N``: one
+event every ``--interval-ms``, ``data: <n> <time.time_ns() at its send>``). A second request
+with the same ``run`` token gets a 204 (an SSE client stops reconnecting), so no client reads
+twice. Framings: ``chunk-per-event``, ``large-chunks`` (64 KiB chunks cut anywhere) and
+``close-delimited``. docs/performance.md ("Load server") has the details.
 """
 
 from __future__ import annotations

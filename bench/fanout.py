@@ -6,13 +6,11 @@ launchdarkly-eventsource 1.7.4's AsyncSSEClient, aiohttp-sse-client2 and bare re
     python bench/fanout.py --n 1000      # one N (repeatable)
     python bench/fanout.py --quick       # N = 200: a smoke run
 
-For each (implementation, N) a fresh load server (``_server.py``, ``hold`` mode: 10 events,
-then the stream stays open) and a client process (this script with ``--impl NAME``, under its
-interpreter) that resets its peak RSS, opens N streams at once (a task each), waits until all
-have their 10 events, then cancels them. RSS/stream = (peak ``VmHWM`` - RSS before) / N;
-CPU/stream = the run's CPU time / N. Implementations: ``IMPLS`` (``ours``, ``ref`` and
-``sse2`` share one ``aiohttp.ClientSession(connector=TCPConnector(limit=0))``; ``-own``: each
-client its own session; ``aiohttp`` and ``bare``: a count of blank lines, the floors).
+For each (implementation, N), a fresh load server (``hold`` mode: 10 events, then the stream
+stays open) and a client process (this script with ``--impl``) that opens N streams at once,
+waits until all have their events, then cancels them. RSS/stream = (peak - RSS before) / N;
+CPU/stream = CPU time / N. ``ours``, ``ref`` and ``sse2`` share one session; ``-own``: a
+session per client; ``aiohttp`` and ``bare`` count blank lines (the floors).
 """
 
 from __future__ import annotations

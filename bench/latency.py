@@ -5,12 +5,10 @@ Delivery latency of one small event at a time, against launchdarkly-eventsource 
     python bench/latency.py --quick        # 100 events per run: a smoke run
     python bench/latency.py --events 500 --only ours-sync --json out.json
 
-The load server (``_server.py``, ``paced`` mode) streams one event every ``--interval-ms``,
-chunked or close-delimited, each carrying ``time.time_ns()`` taken right before its send; the
-client (this script with ``--client NAME``, under its own interpreter) reports the difference
-when the event reaches the application. Floors: a bare socket and aiohttp's ``readany()``. The
-first ``--warmup`` events are discarded; ``cpu`` is how busy the whole machine was during the
-run (/proc/stat). Target: ours p99 <= 2 ms on both framings, no event missing.
+The load server (``paced`` mode) sends one event every ``--interval-ms`` carrying the
+``time.time_ns()`` of its send; the client (this script with ``--client``) reports the
+difference on arrival. Floors: a bare socket and aiohttp's ``readany()``. ``cpu``: how busy
+the whole machine was during the run. Target: ours p99 <= 2 ms on both framings, no event lost.
 """
 
 from __future__ import annotations

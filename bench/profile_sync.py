@@ -19,7 +19,7 @@ import pstats
 import sys
 import time
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -60,8 +60,7 @@ def timed(fn: Callable[..., Any], *args: Any) -> tuple[float, Any]:
 
 
 def consume_list(events: Iterable[Any]) -> tuple[int, int]:
-    timing = tc.consume(events, None)  # the consumer loop of throughput.py
-    return timing.events, timing.crc
+    return tc.consume(events, None)[2:]  # the consumer loop of throughput.py: (events, crc)
 
 
 def consume_tuples(events: Iterable[tuple[str, str, str | None]]) -> tuple[int, int]:
@@ -72,18 +71,13 @@ def consume_tuples(events: Iterable[tuple[str, str, str | None]]) -> tuple[int, 
     return count, crc
 
 
-def yield_from(items: list[Any]) -> Iterator[Any]:
-    yield from items
-
-
 def full_client(url: str) -> tuple[int, int]:
     with SSEClient(url) as client:
         return consume_list(client.events)
 
 
 def full_async_client(url: str) -> tuple[int, int]:
-    timing = tc.run("ours-async", tc.Target(url, "", 0, "", 0))
-    return timing.events, timing.crc
+    return tc.run("ours-async", tc.Target(url, "", 0, "", 0))[2:]
 
 
 def socket_read(server: Server) -> int:
@@ -136,18 +130,11 @@ def event_creation(events: list[Any]) -> float:
     return timed(with_new)[0] - timed(bare)[0]
 
 
-def floor_parse(bodies: list[bytes]) -> int:
-    return sum(1 for _ in tc._naive_events(bodies))
-
-
-def floor_dechunk(server: Server) -> list[bytes]:
+def floor(server: Server, parse: bool = True) -> Any:
+    """The naive floor's whole loop (events, crc), or only its bodies (not ``parse``)."""
     with tc._request(server.target()) as sock:
-        return list(tc.naive_bodies(sock))
-
-
-def floor_full(server: Server) -> tuple[int, int]:
-    with tc._request(server.target()) as sock:
-        return consume_tuples(tc._naive_events(tc.naive_bodies(sock)))
+        bodies = tc.naive_bodies(sock)
+        return consume_tuples(tc._naive_events(bodies)) if parse else list(bodies)
 
 
 def one_round(server: Server, add: Callable[[str, float], None]) -> None:
@@ -164,14 +151,14 @@ def one_round(server: Server, add: Callable[[str, float], None]) -> None:
     add("parser", timed(parse, chunks)[0])
     items = parse_kept(chunks)
     add("creation", event_creation(items))
-    check("iteration", consume_list, yield_from(items))
+    check("iteration", consume_list, (item for item in items))
     add("consumer", timed(consume_list, items)[0])
     check("async", full_async_client, server.url(server.case))
-    check("floor", floor_full, server)
-    seconds, bodies = timed(floor_dechunk, server)
+    check("floor", floor, server)
+    seconds, bodies = timed(floor, server, False)
     add("floor-dechunk", seconds)
     add("floor-reads", len(bodies))
-    add("floor-parser", timed(floor_parse, bodies)[0])
+    add("floor-parser", timed(lambda: sum(1 for _ in tc._naive_events(bodies)))[0])
     add("floor-consumer", timed(consume_tuples, list(tc._naive_events(bodies)))[0])
 
 

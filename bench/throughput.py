@@ -7,13 +7,11 @@ End-to-end throughput over loopback HTTP, side by side with every Python SSE cli
     python bench/throughput.py --clients ours-sync,ref-sync --workloads small --rounds 7
     python bench/throughput.py --json out.json --markdown out.md --plot out.png
 
-The load server (``_server.py``, ``burst`` mode) sends every (workload, framing) case; each
-client (``CLIENTS``, each in its own venv) reads it in a fresh subprocess (``_tp_clients.py``),
-round-robin over ``--rounds`` rounds, the order rotated. A run is timed from the first event to
-the end of the stream, and checked (event count and crc32 of the data: FAIL, ERR, TIMEOUT).
-Then a peak-RSS check (100k against 1M events) and a headroom check (the raw socket must
-drain 20 times faster than the fastest client parses). docs/performance.md ("How throughput
-is measured") has the whole method.
+Each client (``CLIENTS``, in its own venv) reads every (workload, framing) case of the load
+server in a fresh subprocess (``_tp_clients.py``), round-robin over ``--rounds`` rounds; each
+run is timed from the first event to the end of the stream and checked (event count, crc32).
+Then a peak-RSS check and a headroom check. docs/performance.md ("How throughput is
+measured") has the whole method.
 """
 
 from __future__ import annotations
@@ -166,13 +164,9 @@ def ratio(num: Cell | None, den: Cell | None, attr: str = "wall") -> float | Non
 
 
 def run_once(
-    client: Client,
-    python: tuple[str, dict[str, str]],
-    server: LoadServer,
-    case: str,
-    budget: float,
-    with_versions: bool = False,
-) -> dict[str, Any]:
+    client: Client, python: tuple[str, dict[str, str]], server: LoadServer, case: str,
+    budget: float, with_versions: bool = False,
+) -> dict[str, Any]:  # fmt: skip
     """One worker run: its result message with a ``status`` (and ``reason`` if not OK)."""
     expect = server.cases[case]
     cmd = [
@@ -185,26 +179,24 @@ def run_once(
     message = run.messages[-1]
     if not message["ok"]:
         return {"status": "ERR", "reason": message["error"], **message}
+    got, want = message["events"], expect["events"]
+    reason = f"{got} events, expected {want}" if got != want else "wrong data (crc32 differs)"
     if client.name == "raw-socket":
         got, want = message["bytes"], expect["response_bytes"]
-        if got != want:
-            return {"status": "FAIL", "reason": f"{got} bytes, expected {want}", **message}
-    elif (message["events"], message["crc"]) != (expect["events"], expect["crc"]):
-        reason = f"{message['events']} events, expected {expect['events']}"
-        if message["events"] == expect["events"]:
-            reason = "wrong data (crc32 differs)"
-        return {"status": "FAIL", "reason": reason, **message}
-    return {"status": "OK", **message}
+        reason = f"{got} bytes, expected {want}"
+    elif got == want and message["crc"] != expect["crc"]:
+        got = None
+    return {"status": "OK" if got == want else "FAIL", "reason": reason, **message}
 
 
 def drive(args: argparse.Namespace) -> int:
     started = time.monotonic()
     names = args.clients
     cases = [f"{w}/{f}" for w in args.workloads for f in args.framings]
-    if args.scale is None:
-        counts = {w: DEFAULT_COUNTS[w] for w in args.workloads}
-    else:
-        counts = {w: max(1, round(BASE_EVENTS[w] * args.scale)) for w in args.workloads}
+    counts = {
+        w: DEFAULT_COUNTS[w] if args.scale is None else max(1, round(BASE_EVENTS[w] * args.scale))
+        for w in args.workloads
+    }
     rss_counts = QUICK_RSS_COUNTS if args.quick else RSS_COUNTS
     rss_clients = [n for n in OURS if n in names] if args.rss else []
 
@@ -222,10 +214,8 @@ def drive(args: argparse.Namespace) -> int:
         "--extra", ",".join(f"small:{n}" for n in rss_counts) if rss_clients else "",
     )  # fmt: skip
     cells = {case: {name: Cell(name, case) for name in names} for case in cases}
-    for case in cases:
-        for name in names:
-            if isinstance(found[name], str):
-                cells[case][name].fail("ERR", str(found[name]))
+    for case, name in ((c, n) for c in cases for n in names if isinstance(found[n], str)):
+        cells[case][name].fail("ERR", str(found[name]))
     versions_of: dict[str, dict[str, str]] = {}
     rss: dict[str, dict[int, float]] = {}
     try:
@@ -233,24 +223,21 @@ def drive(args: argparse.Namespace) -> int:
             cell, python = cells[case][name], found[name]
             if cell.status != "OK" or cell.slow or isinstance(python, str):
                 continue
-            message = run_once(
-                CLIENTS[name], python, server, case, args.budget, name not in versions_of
-            )
+            first = name not in versions_of
+            message = run_once(CLIENTS[name], python, server, case, args.budget, first)
             if "versions" in message:
                 versions_of[name] = message["versions"]
             if message["status"] != "OK":
                 cell.fail(message["status"], str(message["reason"]))
                 shown = f"{message['status']}: {message['reason']}"
             else:
-                cell.runs.append(
-                    Run(message["wall"], message["cpu"], message["maxrss_mb"], round_index)
-                )
+                run = Run(message["wall"], message["cpu"], message["maxrss_mb"], round_index)
+                cell.runs.append(run)
                 cell.slow = message["wall"] > args.slow
                 shown = f"{message['wall']:.3f} s"
             progress(f"round {round_index + 1}/{args.rounds} {case:28} {name:20} {shown}")
         for name in rss_clients:
-            python = found[name]
-            if isinstance(python, str):
+            if isinstance(python := found[name], str):
                 continue
             for count in rss_counts:
                 case = f"small-{count}/chunk-per-event"

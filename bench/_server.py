@@ -16,7 +16,9 @@ until the client closes it), ``paced`` (``/stamped/<framing>?mode=paced&events=N
 event every ``--interval-ms``, ``data: <n> <time.time_ns() at its send>``). A second request
 with the same ``run`` token gets a 204 (an SSE client stops reconnecting), so no client reads
 twice. Framings: ``chunk-per-event``, ``large-chunks`` (64 KiB chunks cut anywhere) and
-``close-delimited``. docs/performance.md ("Load server") has the details.
+``close-delimited``. ``--codings``: each case of ``--counts`` also compressed, flushed after
+each event (``<workload>+<coding>-flushed``) and in one go (``...-whole``); ``body_bytes`` is
+then the compressed body. docs/performance.md ("Load server") has the details.
 """
 
 from __future__ import annotations
@@ -127,6 +129,33 @@ def frame_body(events: list[bytes], framing: str) -> bytes:
     else:
         raise ValueError(f"unknown framing {framing!r}")
     return b"".join(b"%x\r\n%b\r\n" % (len(piece), piece) for piece in pieces)
+
+
+def encode(events: list[bytes], coding: str) -> tuple[list[bytes], list[bytes]]:
+    """``events`` compressed in ``coding`` as a live stream sends them (the compressor flushed
+    after each event: ``Z_SYNC_FLUSH``, brotli's and zstd's flush), and in one go (``whole``)."""
+    step: Callable[[bytes], bytes]
+    end: Callable[[], bytes]
+    once: Callable[[bytes], bytes]
+    if coding in ("gzip", "deflate"):
+        wbits = 16 + zlib.MAX_WBITS if coding == "gzip" else zlib.MAX_WBITS
+        z, whole = (zlib.compressobj(6, zlib.DEFLATED, wbits) for _ in range(2))
+        step, end = (lambda e: z.compress(e) + z.flush(zlib.Z_SYNC_FLUSH)), z.flush
+        once = lambda body: whole.compress(body) + whole.flush()  # noqa: E731
+    elif coding == "br":
+        import brotli
+
+        b = brotli.Compressor(quality=5)
+        step, end = (lambda e: b.process(e) + b.flush()), b.finish
+        once = lambda body: brotli.compress(body, quality=5)  # noqa: E731
+    else:
+        import zstandard
+
+        zs = zstandard.ZstdCompressor(level=3).compressobj()
+        flush = zstandard.COMPRESSOBJ_FLUSH_BLOCK
+        step, end = (lambda e: zs.compress(e) + zs.flush(flush)), zs.flush
+        once = zstandard.ZstdCompressor(level=3).compress
+    return [*map(step, events), end()], [once(b"".join(events))]
 
 
 # --- the server ----------------------------------------------------------------------------
@@ -251,18 +280,22 @@ class Connection(asyncio.Protocol):
 
 
 def build(
-    counts: dict[str, int], framings: list[str], extra: list[tuple[str, int, str]]
-) -> tuple[dict[str, tuple[bytes, int]], dict[str, dict[str, int]]]:
+    counts: dict[str, int], framings: list[str], extra: list[tuple[str, int, str]],
+    codings: list[str],
+) -> tuple[dict[str, tuple[bytes, int]], dict[str, dict[str, int]]]:  # fmt: skip
     """The responses by case, and the manifest entry of each case."""
     responses: dict[str, tuple[bytes, int]] = {}
     manifest: dict[str, dict[str, int]] = {}
 
-    def add(name: str, stream: Events, framing: str) -> None:
+    def add(name: str, stream: Events, framing: str, coding: str = "") -> None:
         events, data = stream
         crc = 0
         for value in data:
             crc = zlib.crc32(value.encode(), crc)
-        response = HEADS[framing] + frame_body(events, framing)
+        head = HEADS[framing]
+        if coding:
+            head = head[:-2] + f"Content-Encoding: {coding}\r\n\r\n".encode()
+        response = head + frame_body(events, framing)
         responses[f"{name}/{framing}"] = (response + ENDS[framing], len(response))
         manifest[f"{name}/{framing}"] = {
             "response_bytes": len(response + ENDS[framing]), "body_bytes": sum(map(len, events)),
@@ -273,6 +306,11 @@ def build(
         stream = GENERATORS[workload](count)
         for framing in framings:
             add(workload, stream, framing)
+        for coding in codings:
+            flushed, whole = encode(stream[0], coding)
+            for framing in framings:
+                add(f"{workload}+{coding}-flushed", (flushed, stream[1]), framing, coding)
+                add(f"{workload}+{coding}-whole", (whole, stream[1]), framing, coding)
         del stream
     for workload, count, framing in extra:
         add(f"{workload}-{count}", GENERATORS[workload](count), framing)
@@ -288,6 +326,7 @@ def main() -> int:
     add("--ports", type=int, default=1, help="listening ports (1)")
     add("--interval-ms", type=float, default=20.0, help="of mode=paced (20)")
     add("--lifetime", type=float, default=3600.0, help="seconds at most")
+    add("--codings", default="", help="gzip,deflate,br,zstd: also each case compressed")
     args = parser.parse_args()
     counts = {w: int(n) for w, _, n in (i.partition(":") for i in args.counts.split(",") if i)}
     framings = [f for f in args.framings.split(",") if f]
@@ -295,7 +334,8 @@ def main() -> int:
     for item in filter(None, args.extra.split(",")):
         workload, count, *framing = item.split(":")
         extra.append((workload, int(count), framing[0] if framing else "chunk-per-event"))
-    responses, manifest = build(counts, framings, extra)
+    codings = [c for c in args.codings.split(",") if c]
+    responses, manifest = build(counts, framings, extra, codings)
     raise_nofile(1 << 20)
     server = Server(responses, args.interval_ms / 1000)
     asyncio.run(server.serve(args.ports, args.lifetime, {"cases": manifest}))

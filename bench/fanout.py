@@ -41,16 +41,12 @@ SSE2_VERSION = "0.3.0"
 FRAMINGS = {"chunked": "chunk-per-event", "close": "close-delimited"}
 """The choices of ``--framing``, and their names for the load server."""
 
-IMPLS: dict[str, str] = {
-    "bare": "bare asyncio reader",
-    "ours": "ours, shared session",
-    "ours-own": "ours, own session each",
-    "ref": f"ref {REF_VERSION}, shared session",
-    "ref-own": f"ref {REF_VERSION}, own session each",
+IMPLS: dict[str, str] = {  # in the order of the table
+    "bare": "bare asyncio reader", "aiohttp": "bare aiohttp reader, shared session",
+    "ours": "ours, shared session", "ours-own": "ours, own session each",
+    "ref": f"ref {REF_VERSION}, shared session", "ref-own": f"ref {REF_VERSION}, own session each",
     "sse2": f"aiohttp-sse-client2 {SSE2_VERSION}, shared",
-    "aiohttp": "bare aiohttp reader, shared session",
-}
-DEFAULT_IMPLS = ("bare", "aiohttp", "ours", "ours-own", "ref", "ref-own", "sse2")
+}  # fmt: skip
 OURS = ("ours", "ours-own")
 VENVS = {"ref": REF, "ref-own": REF, "sse2": SSE2}
 
@@ -300,7 +296,7 @@ def verdict(result: Result) -> tuple[str, list[Check]]:
 
 def drive(args: argparse.Namespace) -> int:
     sizes = [200] if args.quick else (args.n or [1000, 10000])
-    impls = args.impls.split(",") if args.impls else list(DEFAULT_IMPLS)
+    impls = args.impls.split(",") if args.impls else list(IMPLS)
     for impl in impls:
         if impl not in IMPLS:
             raise SystemExit(f"unknown implementation {impl!r}; choose from {', '.join(IMPLS)}")
@@ -321,9 +317,7 @@ def drive(args: argparse.Namespace) -> int:
         f"Fan-out: N concurrent streams in one event loop, {EVENTS} events each, loopback "
         f"server in another process ({args.ports} ports); per stream = (peak - before) / N"
     )
-    metas: dict[str, dict[str, Any]] = {}
-    for result in results:
-        metas.setdefault(result.impl, result.data)
+    metas = {r.impl: r.data for r in reversed(results)}  # the first run's of each
     for impl in impls:
         meta = metas.get(impl, {})
         extra = f", aiohttp {meta['aiohttp']}" if meta.get("aiohttp") else ""
@@ -336,8 +330,7 @@ def drive(args: argparse.Namespace) -> int:
     rows: list[list[str]] = []
     notes: list[str] = []
     for result in results:
-        d = result.data
-        label = IMPLS[result.impl]
+        d, label = result.data, IMPLS[result.impl]
         if result.impl in OURS:
             checks.extend(verdict(result)[1])
         if result.error or not d:
@@ -380,15 +373,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     add("--framing", choices=tuple(FRAMINGS), default="chunked", help="chunked (default) or close")
     add("--impl", choices=tuple(IMPLS), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.impl and (not args.n or len(args.n) != 1):
+        parser.error("a worker takes one --n")
     if args.impl:
-        if not args.n or len(args.n) != 1:
-            parser.error("a worker takes one --n")
-        ports = [int(p) for p in args.ports.split(",")]
-        worker(args.impl, args.n[0], ports, args.framing, args.budget)
+        worker(
+            args.impl, args.n[0], [int(p) for p in args.ports.split(",")], args.framing, args.budget
+        )
         return 0
-    args.ports = int(args.ports)
-    if args.ports < 1:
+    if (ports := int(args.ports)) < 1:
         parser.error("--ports must be at least 1")
+    args.ports = ports
     return drive(args)
 
 

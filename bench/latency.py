@@ -176,8 +176,11 @@ class Run:
 
     def to_json(self) -> dict[str, Any]:
         data = {k: v for k, v in asdict(self).items() if k != "meta"}
-        latencies = [round(x, 4) for x in self.latencies_ms]
-        return {**data, "stats_ms": self.stats(), "latencies_ms": latencies}
+        return {
+            **data,
+            "stats_ms": self.stats(),
+            "latencies_ms": [round(x, 4) for x in self.latencies_ms],
+        }
 
 
 def _cpu_times() -> tuple[int, int]:
@@ -226,7 +229,6 @@ def _status(run: Run) -> str:
 
 def drive(args: argparse.Namespace) -> int:
     interpreters = {client: interpreter(None) for client in CLIENTS[:4]}
-    note = ""
     try:
         ref = interpreter(REF)
         interpreters.update({"ref-sync": ref, "ref-async": ref})
@@ -236,8 +238,7 @@ def drive(args: argparse.Namespace) -> int:
     clients = [c for c in CLIENTS if (not args.only or c in args.only) and c in interpreters]
 
     runs: list[Run] = []
-    src = src_state()
-    load_before = os.getloadavg()
+    src, load_before = src_state(), os.getloadavg()
     stream = args.events * args.interval_ms / 1000 + args.grace
     lifetime = len(clients) * len(FRAMINGS) * (stream + 30) + 60
     server = LoadServer("--interval-ms", str(args.interval_ms), "--lifetime", str(lifetime))
@@ -246,8 +247,7 @@ def drive(args: argparse.Namespace) -> int:
             if client == clients[0]:
                 progress(f"{framing}:")
             url = server.url(f"stamped/{FRAMINGS[framing]}", mode="paced", events=args.events)
-            run = measure(client, interpreters[client], url, framing, args)
-            runs.append(run)
+            runs.append(run := measure(client, interpreters[client], url, framing, args))
             stats = run.stats()
             p99 = "no events" if stats is None else f"p99 {stats['p99']:.3f} ms"
             got = f"{run.received}/{run.expected} events, {run.seconds:.1f} s"

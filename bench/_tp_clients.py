@@ -13,7 +13,7 @@ worker starts afresh every run and its peak RSS is reported.
 
 from __future__ import annotations
 
-import inspect
+import contextlib
 import socket
 import sys
 import zlib
@@ -90,73 +90,55 @@ async def aconsume(events: AsyncIterable[Any], stop_at: int | None) -> Timing:
     return clock.timing(count, crc)
 
 
-# --- this project and the reference (same code, different venvs) ---------------------------
+# --- the clients: each library as its documentation shows --------------------------------------
+
+ASYNC = {"ours-async", "ref-async", "httpx-sse-async", "aiohttp-sse-client2"}
+"""The async clients; the others are sync."""
+RECONNECTING = {"requests-sse", "aiohttp-sse-client2"}
+"""The clients that reconnect at the end of a stream: stopped after the expected count."""
 
 
-def ld_sync(target: Target) -> Timing:
-    from ld_eventsource import SSEClient
+def sync_events(name: str, url: str, stack: contextlib.ExitStack) -> Any:
+    """The events of sync client ``name`` on ``url``; what it opens, ``stack`` closes."""
+    if name in ("ours-sync", "ref-sync"):  # this project or the reference: same code
+        from ld_eventsource import SSEClient
 
-    with SSEClient(target.url) as client:
-        return consume(client.events, None)
+        return stack.enter_context(SSEClient(url)).events
+    if name == "httpx-sse-sync":
+        import httpx
+        from httpx_sse import connect_sse
 
+        client = stack.enter_context(httpx.Client())
+        return stack.enter_context(connect_sse(client, "GET", url)).iter_sse()
+    if name == "sseclient-py":  # the README's first example: a urllib3 response
+        import sseclient
+        import urllib3
 
-async def ld_async(target: Target) -> Timing:
-    from ld_eventsource import AsyncSSEClient
+        headers = {"Accept": "text/event-stream"}
+        response = urllib3.PoolManager().request("GET", url, preload_content=False, headers=headers)
+        client = sseclient.SSEClient(response)
+        stack.callback(client.close)
+        return client.events()
+    from requests_sse import EventSource  # requests-sse
 
-    async with AsyncSSEClient(target.url) as client:
-        return await aconsume(client.events, None)
-
-
-# --- peers -------------------------------------------------------------------------------------
-
-
-def httpx_sse_sync(target: Target) -> Timing:
-    import httpx
-    from httpx_sse import connect_sse
-
-    with httpx.Client() as client, connect_sse(client, "GET", target.url) as event_source:
-        return consume(event_source.iter_sse(), None)
-
-
-async def httpx_sse_async(target: Target) -> Timing:
-    import httpx
-    from httpx_sse import aconnect_sse
-
-    async with (
-        httpx.AsyncClient() as client,
-        aconnect_sse(client, "GET", target.url) as event_source,
-    ):
-        return await aconsume(event_source.aiter_sse(), None)
+    return stack.enter_context(EventSource(url))
 
 
-def sseclient_py(target: Target) -> Timing:
-    # The README's first example: a urllib3 response, preload_content=False.
-    import sseclient
-    import urllib3
+async def async_events(name: str, url: str, stack: contextlib.AsyncExitStack) -> Any:
+    """:func:`sync_events` for the async clients."""
+    if name in ("ours-async", "ref-async"):
+        from ld_eventsource import AsyncSSEClient
 
-    http = urllib3.PoolManager()
-    response = http.request(
-        "GET", target.url, preload_content=False, headers={"Accept": "text/event-stream"}
-    )
-    client = sseclient.SSEClient(response)
-    try:
-        return consume(client.events(), None)
-    finally:
-        client.close()
+        return (await stack.enter_async_context(AsyncSSEClient(url))).events
+    if name == "httpx-sse-async":
+        import httpx
+        from httpx_sse import aconnect_sse
 
+        client = await stack.enter_async_context(httpx.AsyncClient())
+        return (await stack.enter_async_context(aconnect_sse(client, "GET", url))).aiter_sse()
+    from aiohttp_sse_client2 import client as sse_client  # aiohttp-sse-client2
 
-def requests_sse(target: Target) -> Timing:
-    from requests_sse import EventSource
-
-    with EventSource(target.url) as event_source:
-        return consume(event_source, target.stop_at)  # reconnects at the end of a stream
-
-
-async def aiohttp_sse_client2(target: Target) -> Timing:
-    from aiohttp_sse_client2 import client as sse_client
-
-    async with sse_client.EventSource(target.url) as event_source:
-        return await aconsume(event_source, target.stop_at)  # reconnects at the end
+    return await stack.enter_async_context(sse_client.EventSource(url))
 
 
 # --- baselines ---------------------------------------------------------------------------------
@@ -301,23 +283,20 @@ def naive_floor(target: Target) -> Timing:
 
 
 def run(name: str, target: Target) -> Timing:
-    """Runs client ``name`` on ``target``: (events, crc32 of their data)."""
-    client, is_async = CLIENTS[name]
-    if is_async:
+    """Runs client ``name`` on ``target``: its :class:`Timing`."""
+    stop_at = target.stop_at if name in RECONNECTING else None
+    if name == "naive-floor":
+        return naive_floor(target)
+    if name in ASYNC:
         import asyncio
 
-        return asyncio.run(client(target))  # type: ignore[no-any-return]
-    return client(target)  # type: ignore[no-any-return]
+        async def read() -> Timing:
+            async with contextlib.AsyncExitStack() as stack:
+                return await aconsume(await async_events(name, target.url, stack), stop_at)
 
-
-_FUNCTIONS: dict[str, Callable[[Target], Any]] = {
-    "ours-sync": ld_sync, "ours-async": ld_async, "ref-sync": ld_sync, "ref-async": ld_async,
-    "httpx-sse-sync": httpx_sse_sync, "httpx-sse-async": httpx_sse_async,
-    "sseclient-py": sseclient_py, "requests-sse": requests_sse,
-    "aiohttp-sse-client2": aiohttp_sse_client2, "naive-floor": naive_floor,
-}  # fmt: skip
-CLIENTS = {name: (f, inspect.iscoroutinefunction(f)) for name, f in _FUNCTIONS.items()}
-"""Each client's function, and whether it is a coroutine function (an async client)."""
+        return asyncio.run(read())
+    with contextlib.ExitStack() as stack:
+        return consume(sync_events(name, target.url, stack), stop_at)
 
 
 def main(argv: list[str]) -> int:

@@ -18,7 +18,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from matplotlib.ticker import FuncFormatter, LogLocator
 
-from _tp_clients import CLIENTS
+from _tp_clients import ASYNC
 
 COLORS = dict(
     zip(
@@ -52,7 +52,7 @@ def main(source: str, target: str) -> int:
                 entry = case["clients"].get(name) if case else None
                 if entry is None:
                     continue
-                key = "ref_async" if name in CLIENTS and CLIENTS[name][1] else "ref_sync"
+                key = "ref_async" if name in ASYNC else "ref_sync"
                 value = (entry.get("ratios") or {}).get(key)
                 if entry["status"] != "OK" or value is None:
                     label = entry["status"] if entry["status"] != "OK" else "n/a"

@@ -134,13 +134,10 @@ CASE_KEYS = tuple(INPUTS)
 def labels(scale: Scale) -> dict[str, str]:
     mib = f"{scale.line_bytes // (1024 * 1024)}MiB"
     return {
-        "small": "small",
-        "line-whole": f"{mib}-line whole",
-        "line-1k": f"{mib}-line 1KiB",
+        "small": "small", "line-whole": f"{mib}-line whole", "line-1k": f"{mib}-line 1KiB",
         "many-lines": f"{scale.many_lines // 1000}k-lines",
-        "grouped-lines": f"{scale.groups}x{GROUP_LINES}-lines",
-        "small-crlf": "small-crlf",
-    }
+        "grouped-lines": f"{scale.groups}x{GROUP_LINES}-lines", "small-crlf": "small-crlf",
+    }  # fmt: skip
 
 
 def build_case(key: str, scale: Scale) -> Case:
@@ -205,7 +202,8 @@ def worker(impl: str, keys: Sequence[str], repeat: int, scale: Scale, keep_gc: b
     runner, event_class, meta = load_impl(impl)
     for key in keys:
         case = build_case(key, scale)
-        emit({"case": key, "ready": True, "bytes": case.size, "chunks": len(case.chunks), **meta})
+        ready = {"ready": True, "bytes": case.size, "chunks": len(case.chunks)}
+        emit({"case": key, **ready, "events": case.expect.events, **meta})
         for index in range(repeat):
             gc.collect()
             if not keep_gc:
@@ -323,8 +321,7 @@ def drive(args: argparse.Namespace) -> int:
         f"SSE parser throughput: median of {args.repeat} run(s), "
         f"gc {'on' if args.keep_gc else 'off'} while timed, budget {args.budget:g} s per run"
     )
-    for impl in ("ours", "ref"):
-        meta = metas.get(impl, {})
+    for impl, meta in ((impl, metas.get(impl, {})) for impl in ("ours", "ref")):
         version, python, module = (meta.get(k, "?") for k in ("version", "python", "module"))
         out.line(f"  {impl:4} {version:8} {python}  {module}")
     out.line()
@@ -333,7 +330,7 @@ def drive(args: argparse.Namespace) -> int:
     table: list[dict[str, Any]] = []
     for key in keys:
         ours, ref = results[key]["ours"], results[key]["ref"]
-        size, events = int((ours.meta or ref.meta).get("bytes", 0)), _expected_events(key, scale)
+        size, events = (int((ours.meta or ref.meta).get(k, 0)) for k in ("bytes", "events"))
         speedup = ratio(ref.time(args.budget), ours.time(args.budget))
         passed = speedup is not None and speedup[0] > 1 and speedup[1] in "=>"
         passed = passed and ours.ok and ref.ok
@@ -384,11 +381,6 @@ def drive(args: argparse.Namespace) -> int:
         "ratios": derived, "targets": [{"name": name, "ok": passed} for name, passed, _ in checks],
     })  # fmt: skip
     return 0 if all(r.ok for row in results.values() for r in row.values()) else 1
-
-
-def _expected_events(key: str, scale: Scale) -> int:
-    many = {"small": scale.small_events, "small-crlf": scale.small_events}
-    return {**many, "grouped-lines": scale.groups}.get(key, 1)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

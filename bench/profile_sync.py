@@ -30,7 +30,6 @@ from _worker import SRC_DIR
 sys.path.insert(0, str(SRC_DIR))
 
 import _tp_clients as tc
-from ld_eventsource import SSEClient
 from ld_eventsource._common import null_logger
 from ld_eventsource._parser import SSEParser
 from ld_eventsource.actions import Event
@@ -71,13 +70,9 @@ def consume_tuples(events: Iterable[tuple[str, str, str | None]]) -> tuple[int, 
     return count, crc
 
 
-def full_client(url: str) -> tuple[int, int]:
-    with SSEClient(url) as client:
-        return consume_list(client.events)
-
-
-def full_async_client(url: str) -> tuple[int, int]:
-    return tc.run("ours-async", tc.Target(url, "", 0, "", 0))[2:]
+def full_client(url: str, name: str = "ours-sync") -> tuple[int, int]:
+    """The whole client, ``ours-sync`` or ``ours-async``, as throughput.py runs it."""
+    return tc.run(name, tc.Target(url, "", 0, "", 0))[2:]
 
 
 def socket_read(server: Server) -> int:
@@ -153,7 +148,7 @@ def one_round(server: Server, add: Callable[[str, float], None]) -> None:
     add("creation", event_creation(items))
     check("iteration", consume_list, (item for item in items))
     add("consumer", timed(consume_list, items)[0])
-    check("async", full_async_client, server.url(server.case))
+    check("async", lambda url: full_client(url, "ours-async"), server.url(server.case))
     check("floor", floor, server)
     seconds, bodies = timed(floor, server, False)
     add("floor-dechunk", seconds)
@@ -208,12 +203,12 @@ def report(least: dict[str, float], events: int, framing: str, repeat: int) -> l
     ]
 
 
-def profile(server: Server, top: int, client: Callable[[str], tuple[int, int]]) -> list[str]:
-    if client is full_async_client:
-        full_async_client(server.url(server.case))  # imports aiohttp outside the profile
+def profile(server: Server, top: int, name: str) -> list[str]:
+    if name == "ours-async":
+        full_client(server.url(server.case), name)  # imports aiohttp outside the profile
     url, profiler = server.url(server.case), cProfile.Profile()
     profiler.enable()
-    got = client(url)
+    got = full_client(url, name)
     profiler.disable()
     assert got == server.expect
     stats, events = pstats.Stats(profiler, stream=io.StringIO()), server.expect[0]
@@ -230,7 +225,7 @@ def profile(server: Server, top: int, client: Callable[[str], tuple[int, int]]) 
     ]  # fmt: skip
     header = ["function", "calls/event", "own us/event", "cumulative us/event", "share"]
     return [
-        f"cProfile of the whole {'async' if client is full_async_client else 'sync'} client "
+        f"cProfile of the whole {name.partition('-')[2]} client "
         f"({total:.2f} s under the profiler): own time per event",
         "",
         *markdown_table(header, per_event, {1, 2, 3, 4}),
@@ -250,9 +245,8 @@ def main() -> int:
     server = Server(args.events, args.framing)
     try:
         lines = report(breakdown(server, args.repeat), args.events, args.framing, args.repeat)
-        lines += profile(server, args.top, full_client)
-        if args.async_profile:
-            lines += profile(server, args.top, full_async_client)
+        for name in ["ours-sync", "ours-async"][: 1 + args.async_profile]:
+            lines += profile(server, args.top, name)
     finally:
         server.stop()
     text = "\n".join(lines) + "\n"

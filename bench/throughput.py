@@ -122,7 +122,7 @@ CLIENTS: dict[str, Client] = {
 
 def mode(name: str) -> str:
     """``sync`` or ``async``, as ``_tp_clients`` runs the client."""
-    return "async" if name in tc.CLIENTS and tc.CLIENTS[name][1] else "sync"
+    return "async" if name in tc.ASYNC else "sync"
 
 
 @dataclass

@@ -154,13 +154,10 @@ class Worker:
     """
 
     def __init__(self, cmd: Sequence[str], env: dict[str, str] | None = None, stdin: bool = False):
+        pipe, env = subprocess.PIPE, clean_env() if env is None else env
+        stdin_ = pipe if stdin else subprocess.DEVNULL
         self.proc = subprocess.Popen(
-            list(cmd),
-            stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=clean_env() if env is None else env,
-            text=True,
+            list(cmd), stdin=stdin_, stdout=pipe, stderr=pipe, env=env, text=True
         )
         self._messages: queue.Queue[dict[str, Any] | None] = queue.Queue()
         self._ended = False
@@ -229,22 +226,15 @@ class Outcome:
 
 
 def collect(
-    cmd: Sequence[str],
-    env: dict[str, str] | None,
-    timeout: float,
-    *,
-    first: float | None = None,
-    each: float | None = None,
-    seen: Callable[[dict[str, Any]], object] = lambda message: None,
-) -> Outcome:
+    cmd: Sequence[str], env: dict[str, str] | None, timeout: float, *, first: float | None = None,
+    each: float | None = None, seen: Callable[[dict[str, Any]], object] = lambda message: None,
+) -> Outcome:  # fmt: skip
     """
     Runs a worker to its end, ``seen`` called on each message as it comes. It is killed
     (``timed_out``) past ``timeout`` seconds in all, ``first`` seconds before its first message
     or ``each`` seconds between two; ``error`` says why it failed (that, or its exit status).
     """
-    worker = Worker(cmd, env)
-    out = Outcome([])
-    deadline = time.monotonic() + timeout
+    worker, out, deadline = Worker(cmd, env), Outcome([]), time.monotonic() + timeout
     try:
         while True:
             wait = (first if not out.messages else each) or timeout

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -165,11 +166,9 @@ class Server:
     """The prepared responses (``response, length without its end``) and the connections."""
 
     def __init__(self, responses: dict[str, tuple[bytes, int]], interval: float):
-        self.responses = responses
-        self.interval = interval
+        self.responses, self.interval = responses, interval
         self.seen: set[str] = set()
-        self.connections = 0
-        self.open = 0
+        self.connections = self.open = 0
 
     async def serve(self, ports: int, lifetime: float, manifest: dict[str, object]) -> None:
         loop = asyncio.get_running_loop()
@@ -182,17 +181,16 @@ class Server:
         print(json.dumps({"ports": numbers, **manifest}), flush=True)
         stop = asyncio.Event()
         loop.add_reader(sys.stdin.fileno(), stop.set)  # the driver closes our stdin to stop us
-        try:
+        with contextlib.suppress(asyncio.TimeoutError):  # a forgotten server ends by itself
             await asyncio.wait_for(stop.wait(), lifetime)
-        except asyncio.TimeoutError:
-            pass  # a forgotten server ends by itself
         loop.remove_reader(sys.stdin.fileno())
         for server in servers:
             server.close()
         usage = resource.getrusage(resource.RUSAGE_SELF)
         cpu = usage.ru_utime + usage.ru_stime
-        print(json.dumps({"connections": self.connections, "open": self.open, "cpu": cpu}))
-        sys.stdout.flush()
+        print(
+            json.dumps({"connections": self.connections, "open": self.open, "cpu": cpu}), flush=True
+        )
 
 
 class Connection(asyncio.Protocol):

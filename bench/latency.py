@@ -26,18 +26,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from _harness import (
-    REF,
-    Check,
-    LoadServer,
-    Report,
-    arguments,
-    collect,
-    interpreter,
-    progress,
-    schedule,
-    src_state,
-)
+import _harness as h
+from _harness import REF, Check, LoadServer, Report
 from _worker import REF_VERSION, describe, emit, use_ld_eventsource
 
 SCRIPT = Path(__file__).resolve()
@@ -212,7 +202,7 @@ def measure(
             seen.add(message["seq"])
             run.latencies_ms.append(message["ns"] / 1e6)
 
-    outcome = collect(cmd, python[1], args.events * args.interval_ms / 1000 + args.grace, seen=on)
+    outcome = h.collect(cmd, python[1], args.events * args.interval_ms / 1000 + args.grace, seen=on)
     run.seconds, after = time.monotonic() - started, _cpu_times()
     if after[1] > cpu_before[1] > 0:
         run.cpu_busy = (after[0] - cpu_before[0]) / (after[1] - cpu_before[1])
@@ -228,9 +218,9 @@ def _status(run: Run) -> str:
 
 
 def drive(args: argparse.Namespace) -> int:
-    interpreters = {client: interpreter(None) for client in CLIENTS[:4]}
+    interpreters = {client: h.interpreter(None) for client in CLIENTS[:4]}
     try:
-        ref = interpreter(REF)
+        ref = h.interpreter(REF)
         interpreters.update({"ref-sync": ref, "ref-async": ref})
         note = f"ref {REF_VERSION} async: AsyncSSEClient with the project's aiohttp"
     except Exception as e:
@@ -238,20 +228,20 @@ def drive(args: argparse.Namespace) -> int:
     clients = [c for c in CLIENTS if (not args.only or c in args.only) and c in interpreters]
 
     runs: list[Run] = []
-    src, load_before = src_state(), os.getloadavg()
+    src, load_before = h.src_state(), os.getloadavg()
     stream = args.events * args.interval_ms / 1000 + args.grace
     lifetime = len(clients) * len(FRAMINGS) * (stream + 30) + 60
     server = LoadServer("--interval-ms", str(args.interval_ms), "--lifetime", str(lifetime))
     try:
-        for _, framing, client in schedule(1, list(FRAMINGS), clients, rotate=False):
+        for _, framing, client in h.schedule(1, list(FRAMINGS), clients, rotate=False):
             if client == clients[0]:
-                progress(f"{framing}:")
+                h.progress(f"{framing}:")
             url = server.url(f"stamped/{FRAMINGS[framing]}", mode="paced", events=args.events)
             runs.append(run := measure(client, interpreters[client], url, framing, args))
             stats = run.stats()
             p99 = "no events" if stats is None else f"p99 {stats['p99']:.3f} ms"
             got = f"{run.received}/{run.expected} events, {run.seconds:.1f} s"
-            progress(f"  {LABELS[client]:16} {p99}, {got} {_status(run)}")
+            h.progress(f"  {LABELS[client]:16} {p99}, {got} {_status(run)}")
     finally:
         server.stop()
     load_after = os.getloadavg()
@@ -317,7 +307,7 @@ def drive(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = arguments(__doc__, "100 events per run, 5 discarded")
+    parser = h.arguments(__doc__, "100 events per run, 5 discarded")
     add = parser.add_argument
     add("--events", type=int, default=None, help="events per run (300)")
     add("--interval-ms", type=float, default=20.0, help="between events (20)")

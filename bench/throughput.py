@@ -25,25 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import _harness as h
 import _tp_clients as tc
-from _harness import (
-    PLOT,
-    REF,
-    SSE2,
-    Check,
-    LoadServer,
-    Report,
-    Venv,
-    arguments,
-    collect,
-    fmt_rate,
-    fmt_ratio,
-    interpreter,
-    machine,
-    paired_ratio,
-    progress,
-    schedule,
-)
+from _harness import REF, SSE2, Check, LoadServer, Report, Venv
 from _server import BASE_EVENTS, FRAMINGS
 from _worker import BENCH_DIR
 
@@ -160,7 +144,7 @@ def ratio(num: Cell | None, den: Cell | None, attr: str = "wall") -> float | Non
     """The paired ratio of two cells' wall (or CPU) times, if both ran."""
     if num is None or den is None or not (num.ok and den.ok):
         return None
-    return paired_ratio(*({r.round: getattr(r, attr) for r in c.runs} for c in (num, den)))
+    return h.paired_ratio(*({r.round: getattr(r, attr) for r in c.runs} for c in (num, den)))
 
 
 def run_once(
@@ -173,7 +157,7 @@ def run_once(
         python[0], str(CLIENTS_SCRIPT), client.name, server.url(case), str(expect["events"]),
         client.kind, ",".join(client.dists) if with_versions else "",
     ]  # fmt: skip
-    run = collect(cmd, python[1], budget)
+    run = h.collect(cmd, python[1], budget)
     if not run.messages:
         return {"status": "TIMEOUT" if run.timed_out else "ERR", "reason": run.error or "no result"}
     message = run.messages[-1]
@@ -200,14 +184,14 @@ def drive(args: argparse.Namespace) -> int:
     rss_counts = QUICK_RSS_COUNTS if args.quick else RSS_COUNTS
     rss_clients = [n for n in OURS if n in names] if args.rss else []
 
-    progress("preparing venvs ...")
+    h.progress("preparing venvs ...")
     found: dict[str, tuple[str, dict[str, str]] | str] = {}
     for name in names:
         try:
-            found[name] = interpreter(CLIENTS[name].venv)
+            found[name] = h.interpreter(CLIENTS[name].venv)
         except Exception as e:
             found[name] = f"install failed: {e}"[:200]
-    progress(f"building responses ({', '.join(f'{w} {n}' for w, n in counts.items())}) ...")
+    h.progress(f"building responses ({', '.join(f'{w} {n}' for w, n in counts.items())}) ...")
     server = LoadServer(
         "--counts", ",".join(f"{w}:{n}" for w, n in counts.items()),
         "--framings", ",".join(args.framings),
@@ -219,7 +203,7 @@ def drive(args: argparse.Namespace) -> int:
     versions_of: dict[str, dict[str, str]] = {}
     rss: dict[str, dict[int, float]] = {}
     try:
-        for round_index, case, name in schedule(args.rounds, cases, names):
+        for round_index, case, name in h.schedule(args.rounds, cases, names):
             cell, python = cells[case][name], found[name]
             if cell.status != "OK" or cell.slow or isinstance(python, str):
                 continue
@@ -235,7 +219,7 @@ def drive(args: argparse.Namespace) -> int:
                 cell.runs.append(run)
                 cell.slow = message["wall"] > args.slow
                 shown = f"{message['wall']:.3f} s"
-            progress(f"round {round_index + 1}/{args.rounds} {case:28} {name:20} {shown}")
+            h.progress(f"round {round_index + 1}/{args.rounds} {case:28} {name:20} {shown}")
         for name in rss_clients:
             if isinstance(python := found[name], str):
                 continue
@@ -243,7 +227,7 @@ def drive(args: argparse.Namespace) -> int:
                 case = f"small-{count}/chunk-per-event"
                 message = run_once(CLIENTS[name], python, server, case, args.budget * 4)
                 rss_mb, status = message.get("maxrss_mb", 0), message["status"]
-                progress(f"rss {name} {count} events: {rss_mb:.1f} MB ({status})")
+                h.progress(f"rss {name} {count} events: {rss_mb:.1f} MB ({status})")
                 if status == "OK":
                     rss.setdefault(name, {})[count] = rss_mb
     finally:
@@ -277,9 +261,9 @@ def case_rows(
         runs = f"{len(cell.runs)} run{'s' if len(cell.runs) > 1 else ''}"
         rows.append(
             [
-                name, "-" if raw else fmt_rate(events / wall), f"{mbps:.1f}", f"{wall:.3f}",
+                name, "-" if raw else h.fmt_rate(events / wall), f"{mbps:.1f}", f"{wall:.3f}",
                 f"{cell.median('cpu'):.3f}", f"{cell.median('rss'):.1f}",
-                *map(fmt_ratio, ratios.values()), runs + (" (slow: not repeated)" if cell.slow else ""),
+                *map(h.fmt_ratio, ratios.values()), runs + (" (slow: not repeated)" if cell.slow else ""),
             ]
         )  # fmt: skip
         entry.update(
@@ -323,20 +307,24 @@ def summary_row(case: str, c: dict[str, Cell], peers: list[str]) -> tuple[list[s
     row, checks = [case], []
     for ours, ref in PAIRS:  # against the reference of the same mode
         value = ratio(c.get(ours), c.get(ref))
-        row.append("" if ours not in c else fmt_ratio(value) if c[ours].ok else c[ours].status)
+        row.append("" if ours not in c else h.fmt_ratio(value) if c[ours].ok else c[ours].status)
         if ours in c and ref in c:
             passed = value is not None and value <= REF_LIMIT
             if c[ours].ok and not c[ref].ok:
                 passed, value = True, None  # the reference fails: we are faster
-            detail = fmt_ratio(value) if value is not None else f"{ref} {c[ref].status}"
+            detail = h.fmt_ratio(value) if value is not None else f"{ref} {c[ref].status}"
             checks.append((f"{ours} <= {REF_LIMIT}x {ref} on {case}", passed, detail))
     for ours in OURS:  # against the naive floor
         value = ratio(c.get(ours), c.get("naive-floor"))
-        row.append(fmt_ratio(value) if ours in c else "")
+        row.append(h.fmt_ratio(value) if ours in c else "")
         if ours in c and "naive-floor" in c and case.partition("/")[0] in FLOOR_WORKLOADS:
             passed = value is not None and value <= FLOOR_LIMIT
             checks.append(
-                (f"{ours} within {FLOOR_LIMIT}x of naive-floor on {case}", passed, fmt_ratio(value))
+                (
+                    f"{ours} within {FLOOR_LIMIT}x of naive-floor on {case}",
+                    passed,
+                    h.fmt_ratio(value),
+                )
             )
     for ours in OURS:  # against the closest peer
         if ours not in c:
@@ -353,7 +341,7 @@ def summary_row(case: str, c: dict[str, Cell], peers: list[str]) -> tuple[list[s
         row.append("n/a" if best is None else f"{best[0]:.2f}x {best[1]}")
         detail = "" if not beaten_by else "not faster than " + ", ".join(beaten_by)
         checks.append((f"{ours} faster than every peer on {case}", not beaten_by, detail))
-    row += [fmt_ratio(ratio(c.get(ours), c.get(ref), "cpu")) for ours, ref in PAIRS]
+    row += [h.fmt_ratio(ratio(c.get(ours), c.get(ref), "cpu")) for ours, ref in PAIRS]
     return row, checks
 
 
@@ -370,7 +358,7 @@ def report(
     server: LoadServer, rss: dict[str, dict[int, float]], rss_counts: tuple[int, int],
     elapsed: float, versions_of: dict[str, dict[str, str]],
 ) -> int:  # fmt: skip
-    out, info = Report(markdown=True), machine()
+    out, info = Report(markdown=True), h.machine()
     command = ["python", "bench/throughput.py", *sys.argv[1:]]
     scaled = (
         "event counts scaled down from the full counts to keep `make bench` near 10 minutes "
@@ -459,16 +447,16 @@ def report(
 def plot(report_data: dict[str, Any], path: str) -> None:
     """Draws the wall-time ratios with matplotlib, from a venv of its own."""
     try:
-        python, env = interpreter(PLOT)
+        python, env = h.interpreter(h.PLOT)
     except Exception as e:
-        progress(f"no chart: matplotlib could not be installed ({e})")
+        h.progress(f"no chart: matplotlib could not be installed ({e})")
         return
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     data = Path(path).with_suffix(".plot.json")
     data.write_text(json.dumps(report_data))
     try:
-        error = collect([python, str(PLOTTER), str(data), path], env, 300).error
-        progress(f"no chart: {error}" if error else f"wrote {path}")
+        error = h.collect([python, str(PLOTTER), str(data), path], env, 300).error
+        h.progress(f"no chart: {error}" if error else f"wrote {path}")
     finally:
         data.unlink(missing_ok=True)
 
@@ -481,7 +469,7 @@ def csv(value: str, allowed: tuple[str, ...] | list[str], what: str) -> list[str
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = arguments(__doc__, "small inputs, 1 round, a subset")
+    parser = h.arguments(__doc__, "small inputs, 1 round, a subset")
     add = parser.add_argument
     add("--rounds", type=int, help="rounds (5; 1 with --quick)")
     add("--scale", type=float, help="the full event counts times this (default: DEFAULT_COUNTS)")

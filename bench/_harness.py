@@ -376,12 +376,12 @@ class Report:
 
     def targets(self, checks: Sequence[Check], what: str = "") -> None:
         """How many of ``checks`` were met, then the misses (all of them, if Markdown)."""
-        title = f"argets{' ' + what if what else ''}: {sum(c[1] for c in checks)}/{len(checks)} OK"
-        if not self.markdown:
-            self.line()
-            self.line("t" + title)
+        title = f"{' ' + what if what else ''}: {sum(c[1] for c in checks)}/{len(checks)} OK"
+        if self.markdown:
+            self.para(f"### Targets{title}")
         else:
-            self.para("### T" + title)
+            self.line()
+            self.line(f"targets{title}")
         for name, passed, detail in checks:
             text = f"{name}{': ' + detail if detail else ''}"
             if self.markdown:

@@ -69,12 +69,9 @@ class _Summer:
     def add(self, event_id: str | None, data: str) -> None:
         self.events += 1
         self.data_len += len(data)
-        if len(data) <= DIGEST_SLICE:
-            self.crc = zlib.crc32(f"{event_id or ''}\x1f{data}\x1e".encode(), self.crc)
-            return
-        # A long value is encoded a slice at a time (crc32 is incremental): a whole-value
-        # temporary would be a multi-MiB allocation whose release lets glibc trim the heap,
-        # and the next timed run would pay the page faults of growing it again.
+        # The value is encoded a slice at a time (crc32 is incremental): a whole-value temporary
+        # of a long value would be a multi-MiB allocation whose release lets glibc trim the
+        # heap, and the next timed run would pay the page faults of growing it again.
         crc = zlib.crc32(f"{event_id or ''}\x1f".encode(), self.crc)
         for start in range(0, len(data), DIGEST_SLICE):
             crc = zlib.crc32(data[start : start + DIGEST_SLICE].encode(), crc)

@@ -17,7 +17,9 @@ from tests.test_public_api import run_python
 PACKAGE = "ld_eventsource"
 ROOT = Path(ld_eventsource.__file__).resolve().parent
 
-TRANSPORTS = frozenset({"ld_eventsource._urllib3", "ld_eventsource._aiohttp"})
+TRANSPORTS = frozenset(
+    {"ld_eventsource._urllib3", "ld_eventsource._aiohttp", "ld_eventsource._httpx"}
+)
 FACTORIES = frozenset(
     {"ld_eventsource.config.connect_strategy", "ld_eventsource.config.async_connect_strategy"}
 )

@@ -1,0 +1,533 @@
+"""
+The httpx transport of :meth:`.ConnectStrategy.httpx` and :meth:`.AsyncConnectStrategy.httpx`.
+
+httpx does the I/O (HTTP/1.1, or HTTP/2 with ``h2``); the rules are the shared ones of
+:mod:`._http`. httpx follows no redirect here: :func:`._http.redirect_after` does, with its
+credential rules, on the headers httpx actually sent (those of the caller's client, its
+cookies and its ``auth`` included). The body is read raw (``iter_raw``) and a content coding
+is undone by :mod:`._decompress`, in bounded pieces, so that the size limit applies to the
+decoded bytes and each event comes out as soon as its bytes arrive.
+
+The module works with ``httpx`` and with its fork ``httpx2``, which keeps the client API
+under another name: every class and exception is taken from the module of the caller's
+client (:class:`_Library`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import sys
+import threading
+from collections.abc import AsyncIterator, Iterator, Mapping
+from logging import Logger
+from types import ModuleType
+from typing import Any
+
+import httpx
+
+from ld_eventsource._connect import (
+    AsyncConnectionClient,
+    AsyncConnectionResult,
+    ConnectionClient,
+    ConnectionResult,
+)
+from ld_eventsource._decompress import ACCEPT_ENCODING, Decompressor
+from ld_eventsource._http import (
+    DEFAULT_CONNECT_TIMEOUT,
+    HttpParams,
+    Request,
+    check_response,
+    redirect_after,
+)
+from ld_eventsource.errors import (
+    CaseInsensitiveHeaders,
+    HTTPProtocolError,
+    StreamTimeoutError,
+)
+
+__all__ = ["HttpxTransport"]
+
+# Headers of a request that httpx works out for each request itself: never carried over to
+# the request that follows a redirect.
+_RECOMPUTED = frozenset({b"host", b"content-length", b"transfer-encoding"})
+
+# What httpcore's trace extension reports once a connection has its socket.
+_CONNECTED = (
+    "connection.connect_tcp.complete",
+    "connection.start_tls.complete",
+    "connection.connect_unix_socket.complete",
+)
+
+
+class _Library:
+    """The classes of ``httpx`` or of ``httpx2``: the module of the client in use."""
+
+    __slots__ = ("Request", "Timeout", "client_class", "module", "read_timeout", "remote_error")
+
+    def __init__(self, module: ModuleType, *, asynchronous: bool):
+        self.module = module
+        self.client_class: type = module.AsyncClient if asynchronous else module.Client
+        self.Request: Any = module.Request
+        self.Timeout: Any = module.Timeout
+        self.read_timeout: type[Exception] = module.ReadTimeout
+        self.remote_error: type[Exception] = module.RemoteProtocolError
+
+    @classmethod
+    def of(cls, client: Any, *, asynchronous: bool) -> _Library:
+        """The library of ``client``; ``TypeError`` unless it is a client of the right kind."""
+        kind = "AsyncClient" if asynchronous else "Client"
+        for name in ("httpx", "httpx2"):
+            module = httpx if name == "httpx" else sys.modules.get(name)
+            if module is not None and isinstance(client, getattr(module, kind)):
+                return cls(module, asynchronous=asynchronous)
+        raise TypeError(f"client must be an httpx.{kind}, not {type(client).__name__}")
+
+
+class HttpxTransport:
+    """
+    The checked settings of an ``httpx()`` factory, for all its clients: the parts of each
+    request that do not change, worked out once.
+    """
+
+    __slots__ = ("_client", "_http2", "_library", "_options", "_params", "_timeout", "read")
+
+    def __init__(self, params: HttpParams, client: Any, *, http2: bool, asynchronous: bool) -> None:
+        if not isinstance(http2, bool):
+            raise TypeError(f"http2 must be a bool, not {type(http2).__name__}")
+        if client is not None and http2:
+            raise ValueError(
+                "http2=True applies to the client the strategy creates; a client you pass"
+                " uses HTTP/2 if you created it with http2=True"
+            )
+        self._library = (
+            _Library.of(client, asynchronous=asynchronous)
+            if client is not None
+            else _Library(httpx, asynchronous=asynchronous)
+        )
+        if http2:
+            import h2  # noqa: F401  (the http2 extra): fail here rather than at connection
+        self._params = params
+        self._client = client
+        self._http2 = http2
+        options = dict(params.request_options)
+        for name in ("method", "url", "headers", "content", "data", "json", "files"):
+            if name in options:
+                raise ValueError(f"httpx_request_options cannot set {name!r}")
+        timeout = options.pop("timeout", None)
+        timeout_class = self._library.Timeout
+        if timeout is None:
+            # Not httpx's default (5 seconds for everything), which would cut every quiet
+            # stream; no bound on the wait for a connection of the pool either.
+            timeout = timeout_class(
+                None, connect=DEFAULT_CONNECT_TIMEOUT, write=DEFAULT_CONNECT_TIMEOUT
+            )
+        elif not isinstance(timeout, timeout_class):
+            timeout = timeout_class(timeout)
+        if params.read_timeout is not None:
+            timeout = timeout_class(
+                connect=timeout.connect,
+                read=params.read_timeout,
+                write=timeout.write,
+                pool=timeout.pool,
+            )
+        self._timeout = timeout
+        self.read: float | None = timeout.read
+        """The read timeout in force: seconds without a byte before StreamTimeoutError."""
+        self._options = options
+
+    def create_client(self, logger: Logger) -> Any:
+        """The connection client of one SSE client."""
+        if self._library.client_class is self._library.module.AsyncClient:
+            return _AsyncClient(self, logger)
+        return _SyncClient(self, logger)
+
+    def _new_client(self) -> Any:
+        """A client of our own: no connection limit, no redirects, no environment."""
+        return self._library.client_class(
+            http2=self._http2,
+            limits=httpx.Limits(max_connections=None, max_keepalive_connections=None),
+            follow_redirects=False,
+            trust_env=False,
+            timeout=self._timeout,
+        )
+
+    def first_request(self, client: Any, request: Request, trace: Any = None) -> Any:
+        """The httpx request of the first attempt: the client's headers, cookies, params."""
+        headers = _encoded(request.headers)
+        if not any(name.lower() == "accept-encoding" for name in headers):
+            headers["Accept-Encoding"] = ACCEPT_ENCODING.encode()  # only what the client can undo
+        options = dict(self._options)
+        extensions = dict(options.pop("extensions", None) or {})
+        if trace is not None:
+            extensions["trace"] = trace
+        return client.build_request(
+            request.method,
+            request.url,
+            headers=headers,
+            content=request.body,
+            timeout=self._timeout,
+            extensions=extensions,
+            **options,
+        )
+
+    def verdict(self, response: Any, request: Request, followed: int) -> tuple[Request | None, str]:
+        """
+        What to do with a response: the request that follows it (a redirect), or ``None``
+        and its content coding. Raises as :func:`.check_response` does.
+        """
+        headers = response.headers
+        # The request as httpx sent it: with the headers of the caller's client, its auth
+        # and its cookies, so that the credential rules of _http.redirect apply to them too.
+        sent = response.request
+        request = Request(
+            request.method,
+            request.url,
+            {k.decode("latin-1"): v for k, v in sent.headers.raw if k.lower() not in _RECOMPUTED},
+            request.body,
+        )
+        follow = redirect_after(
+            request, response.status_code, headers, followed, self._params.max_redirects
+        )
+        if follow is not None:
+            return follow, "identity"
+        return None, check_response(response.status_code, headers, headers.get("content-type"))
+
+    def next_request(self, client: Any, follow: Request, previous: Any) -> Any:
+        """The httpx request that follows a redirect, with the cookies of the client's jar."""
+        new = self._library.Request(
+            follow.method,
+            follow.url,
+            headers=_encoded(follow.headers),
+            content=follow.body,
+            extensions=dict(previous.extensions),
+        )
+        cookies = getattr(client, "cookies", None)
+        if cookies is not None:
+            cookies.set_cookie_header(new)
+        return new
+
+    def error(self, error: Exception) -> Exception | None:
+        """The documented error that stands for an httpx error, or ``None`` (raise it as is)."""
+        if isinstance(error, self._library.read_timeout):
+            return StreamTimeoutError(self.read or 0.0)
+        if isinstance(error, self._library.remote_error):
+            # A response head or framing that h11 rejects, a body cut short, a stream reset
+            # by the server (RST_STREAM) or a connection it ended (GOAWAY).
+            return HTTPProtocolError(f"{type(error).__name__}: {str(error)[:200]}")
+        return None
+
+
+def _encoded(headers: Mapping[str, str | bytes]) -> dict[str, bytes]:
+    """The values as bytes: httpx would write a ``str`` as ASCII only; these go as UTF-8."""
+    return {
+        name: value.encode("utf-8") if isinstance(value, str) else value
+        for name, value in headers.items()
+    }
+
+
+def _headers(response: Any) -> CaseInsensitiveHeaders:
+    return CaseInsensitiveHeaders(response.headers.multi_items())
+
+
+def _shutdown(stream: Any) -> None:
+    """Shuts down the socket of an httpcore network stream: a blocked read returns."""
+    sock = stream.get_extra_info("socket") if stream is not None else None
+    if isinstance(sock, socket.socket):
+        try:
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
+class _Attempt:
+    """
+    The trace extension of one sync connection attempt: the sockets it connected, so that
+    ``close()`` from another thread can end an attempt still waiting for its response.
+    """
+
+    __slots__ = ("client", "streams")
+
+    def __init__(self, client: _SyncClient):
+        self.client = client
+        self.streams: list[Any] = []
+
+    def __call__(self, name: str, info: Mapping[str, Any]) -> None:
+        if name in _CONNECTED:
+            stream = info.get("return_value")
+            self.streams.append(stream)
+            if self.client._closed:
+                _shutdown(stream)  # closed while connecting: fails at the first I/O
+
+
+class _SyncClient(ConnectionClient):
+    __slots__ = ("_attempt", "_closed", "_http", "_lock", "_logger", "_transport")
+
+    def __init__(self, transport: HttpxTransport, logger: Logger):
+        self._transport = transport
+        self._logger = logger
+        self._http: Any = transport._client
+        self._closed = False
+        self._attempt: _Attempt | None = None
+        self._lock = threading.Lock()
+
+    def _client(self) -> Any:
+        with self._lock:
+            if self._closed:
+                raise ConnectionAbortedError("the client was closed")
+            if self._http is None:
+                self._http = self._transport._new_client()
+            return self._http
+
+    def connect(self, last_event_id: str | None) -> ConnectionResult:
+        transport = self._transport
+        request = transport._params.request(last_event_id)
+        client = self._client()
+        attempt = self._attempt = _Attempt(self)
+        prepared = transport.first_request(client, request, attempt)
+        followed = 0
+        try:
+            while True:
+                self._logger.info("Connecting to stream at %s", request.url)
+                response = self._send(client, prepared, first=followed == 0)
+                try:
+                    follow, coding = transport.verdict(response, request, followed)
+                except BaseException:
+                    response.close()  # at once, whatever the body does
+                    raise
+                if follow is None:
+                    break
+                response.close()  # never drained: the body of a redirect may never end
+                followed += 1
+                request = follow
+                prepared = transport.next_request(client, follow, prepared)
+        finally:
+            self._attempt = None
+        if self._closed:
+            response.close()
+            raise ConnectionAbortedError("the client was closed")
+        stream = _SyncStream(transport, response, coding)
+        return ConnectionResult(
+            stream, stream.close, _headers(response), status=response.status_code
+        )
+
+    def _send(self, client: Any, prepared: Any, *, first: bool) -> Any:
+        if self._closed:  # between two requests of a redirect chain
+            raise ConnectionAbortedError("the client was closed")
+        try:
+            if first:
+                return client.send(prepared, stream=True, follow_redirects=False)
+            # The auth of the client applies to the first request only, as in httpx: what it
+            # set is in the headers carried over, within the rules of _http.redirect.
+            return client.send(prepared, stream=True, follow_redirects=False, auth=None)
+        except Exception as e:
+            mapped = self._transport.error(e)
+            if mapped is None:
+                raise
+            raise mapped from e
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            http, own = self._http, self._http is not self._transport._client
+        attempt = self._attempt
+        if attempt is not None:
+            for stream in attempt.streams:
+                _shutdown(stream)
+        if own and http is not None:
+            http.close()
+
+
+class _SyncStream:
+    """
+    The body of one response, as it arrives, and its closer.
+
+    ``close()`` may come from another thread while a read is blocked: the socket is then
+    shut down first, so that the read returns at once. On a connection of its own (HTTP/1.1,
+    or a client the strategy made) only this stream goes; on an HTTP/2 connection shared with
+    other streams of the caller's client, they go too, and reconnect. A close while no read
+    is pending (the reading thread closing) only closes the stream.
+    """
+
+    __slots__ = ("_coding", "_iter", "_reading", "_response", "_transport")
+
+    def __init__(self, transport: HttpxTransport, response: Any, coding: str):
+        self._transport = transport
+        self._response = response
+        self._coding = coding
+        self._reading = False
+        self._iter = self._chunks()
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self
+
+    def __next__(self) -> bytes:
+        return next(self._iter)
+
+    def _chunks(self) -> Iterator[bytes]:
+        response = self._response
+        decompressor = Decompressor(self._coding) if self._coding != "identity" else None
+        raw = response.iter_raw()
+        try:
+            while True:
+                self._reading = True
+                try:
+                    data = next(raw, None)
+                finally:
+                    self._reading = False
+                if data is None:
+                    return
+                if decompressor is None:
+                    yield data
+                else:
+                    yield from decompressor.feed(data)
+        except Exception as e:
+            mapped = self._transport.error(e)
+            if mapped is None:
+                raise
+            raise mapped from None
+        finally:
+            raw.close()
+            response.close()
+
+    def close(self) -> None:
+        response = self._response
+        if self._reading:
+            _shutdown(response.extensions.get("network_stream"))
+        response.close()
+
+
+class _AsyncClient(AsyncConnectionClient):
+    __slots__ = ("_closed", "_http", "_logger", "_pending", "_transport")
+
+    def __init__(self, transport: HttpxTransport, logger: Logger):
+        self._transport = transport
+        self._logger = logger
+        self._http: Any = transport._client
+        self._closed = False
+        self._pending: asyncio.Future[Any] | None = None
+
+    async def connect(self, last_event_id: str | None) -> AsyncConnectionResult:
+        transport = self._transport
+        request = transport._params.request(last_event_id)
+        if self._closed:
+            raise ConnectionAbortedError("the client was closed")
+        if self._http is None:
+            self._http = transport._new_client()
+        client = self._http
+        prepared = transport.first_request(client, request)
+        followed = 0
+        while True:
+            self._logger.info("Connecting to stream at %s", request.url)
+            response = await self._send(client, prepared, first=followed == 0)
+            try:
+                follow, coding = transport.verdict(response, request, followed)
+            except BaseException:
+                await response.aclose()  # at once, whatever the body does
+                raise
+            if follow is None:
+                break
+            await response.aclose()  # never drained: the body of a redirect may never end
+            followed += 1
+            request = follow
+            prepared = transport.next_request(client, follow, prepared)
+        return _AsyncStream(transport, response, coding)
+
+    async def _send(self, client: Any, prepared: Any, *, first: bool) -> Any:
+        if self._closed:  # between two requests of a redirect chain
+            raise ConnectionAbortedError("the client was closed")
+        kwargs: dict[str, Any] = {"stream": True, "follow_redirects": False}
+        if not first:
+            kwargs["auth"] = None  # as in the sync client
+        # A task of its own, which close() cancels: closing the client would not end it when
+        # the client is the caller's.
+        pending = self._pending = asyncio.ensure_future(client.send(prepared, **kwargs))
+        try:
+            return await pending
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            cancelling = getattr(task, "cancelling", None)  # Python 3.11+
+            if self._closed and pending.cancelled() and not (cancelling and cancelling()):
+                raise ConnectionAbortedError("the client was closed") from None
+            raise
+        except Exception as e:
+            mapped = self._transport.error(e)
+            if mapped is None:
+                raise
+            raise mapped from e
+        finally:
+            self._pending = None
+
+    async def close(self) -> None:
+        self._closed = True
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.cancel()
+        http = self._http
+        if http is not None and http is not self._transport._client:
+            self._http = None
+            await http.aclose()
+
+
+class _AsyncStream(AsyncConnectionResult):
+    """One open response: the connection result and its stream of chunks at once."""
+
+    __slots__ = ("_decoder", "_pieces", "_raw", "_response", "_transport")
+
+    def __init__(self, transport: HttpxTransport, response: Any, coding: str):
+        super().__init__(self, None, _headers(response), status=response.status_code)
+        self._transport = transport
+        self._response: Any = response
+        self._raw: AsyncIterator[bytes] = response.aiter_raw()
+        self._decoder = Decompressor(coding) if coding != "identity" else None
+        self._pieces: Iterator[bytes] | None = None
+
+    @property
+    def stream(self) -> AsyncIterator[bytes]:
+        return self
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self
+
+    async def __anext__(self) -> bytes:
+        pieces = self._pieces
+        if pieces is not None:
+            piece = next(pieces, None)
+            if piece is not None:
+                return piece
+            self._pieces = None
+        while True:
+            if self._response is None:
+                raise StopAsyncIteration
+            try:
+                data = await anext(self._raw)
+            except StopAsyncIteration:
+                await self.close()
+                raise
+            except Exception as e:
+                closed = self._response is None
+                await self.close()
+                if closed:
+                    raise StopAsyncIteration from None  # close() ended the read
+                mapped = self._transport.error(e)
+                if mapped is None:
+                    raise
+                raise mapped from None
+            if self._decoder is None:
+                return data
+            pieces = self._decoder.feed(data)
+            piece = next(pieces, None)
+            if piece is not None:
+                self._pieces = pieces
+                return piece
+
+    async def close(self) -> None:
+        response, self._response = self._response, None
+        self._pieces = None
+        if response is not None:
+            await response.aclose()
+            raw: Any = self._raw
+            try:
+                await raw.aclose()
+            except RuntimeError:
+                pass  # being read in another task: the read fails and ends it

@@ -6,8 +6,9 @@ creates a client instance, read by a task of its own that POSTs what the client 
 harness's callback URL (with an ``aiohttp.ClientSession``). The protocol is described in
 ``service_common.py``.
 
-Usage: ``python contract-tests/async_service.py PORT`` (0 picks a free port). The service
-listens on the loopback addresses and prints ``Listening on http://localhost:PORT`` once
+Usage: ``python contract-tests/async_service.py [--transport aiohttp|httpx] PORT`` (0 picks
+a free port; ``--transport httpx`` reads the streams with ``AsyncConnectStrategy.httpx``).
+The service listens on the loopback addresses and prints ``Listening on http://localhost:PORT`` once
 ready; ``DELETE /`` (or SIGINT/SIGTERM) stops it.
 """
 
@@ -45,6 +46,11 @@ from service_common import (
 
 _log = logging.getLogger("contract-service.async")
 
+STRATEGIES = {"aiohttp": AsyncConnectStrategy.http, "httpx": AsyncConnectStrategy.httpx}
+"""The factory of each transport the service can read streams with (``--transport``)."""
+TRANSPORT = "aiohttp"
+"""The transport in use, set from the command line."""
+
 
 class Instance:
     """
@@ -59,7 +65,7 @@ class Instance:
         self._logger = logging.getLogger(f"contract-service.async.{name}")
         # May raise TypeError/ValueError for parameters the library rejects (a bad URL...).
         self.client = AsyncSSEClient(
-            AsyncConnectStrategy.http(params.stream_url, **connect_options(params)),
+            STRATEGIES[TRANSPORT](params.stream_url, **connect_options(params)),
             **client_options(params, self._logger),
         )
         self._reporter = Reporter(params, self._logger)
@@ -227,10 +233,15 @@ async def serve(port: int) -> None:
 
 
 def main() -> None:
-    """The command line: ``async_service.py PORT``."""
+    """The command line: ``async_service.py [--transport NAME] PORT``."""
+    global TRANSPORT
     parser = argparse.ArgumentParser(description="Contract-test service of AsyncSSEClient")
     parser.add_argument("port", type=int, help="the port to listen on (0: any free port)")
+    parser.add_argument(
+        "--transport", choices=sorted(STRATEGIES), default=TRANSPORT, help="HTTP library"
+    )
     args = parser.parse_args()
+    TRANSPORT = args.transport
     setup_logging()
     asyncio.run(serve(args.port))
 

@@ -6,7 +6,8 @@ contract-test harness drives: ``POST /`` creates a client instance, read by a th
 own that POSTs what the client sees to the harness's callback URL (with urllib3). The
 protocol is described in ``service_common.py``.
 
-Usage: ``python contract-tests/sync_service.py PORT`` (0 picks a free port). The service
+Usage: ``python contract-tests/sync_service.py [--transport urllib3|httpx] PORT`` (0 picks
+a free port; ``--transport httpx`` reads the streams with ``ConnectStrategy.httpx``). The service
 listens on the loopback addresses and prints ``Listening on http://localhost:PORT`` once
 ready; ``DELETE /`` (or SIGINT/SIGTERM) stops it.
 """
@@ -50,6 +51,11 @@ from service_common import (
 
 _log = logging.getLogger("contract-service.sync")
 
+STRATEGIES = {"urllib3": ConnectStrategy.http, "httpx": ConnectStrategy.httpx}
+"""The factory of each transport the service can read streams with (``--transport``)."""
+TRANSPORT = "urllib3"
+"""The transport in use, set from the command line."""
+
 _MAX_BODY = 1024 * 1024
 
 
@@ -66,7 +72,7 @@ class Instance:
         self._logger = logging.getLogger(f"contract-service.sync.{name}")
         # May raise TypeError/ValueError for parameters the library rejects (a bad URL...).
         self.client = SSEClient(
-            ConnectStrategy.http(params.stream_url, **connect_options(params)),
+            STRATEGIES[TRANSPORT](params.stream_url, **connect_options(params)),
             **client_options(params, self._logger),
         )
         self._reporter = Reporter(params, self._logger)
@@ -331,10 +337,15 @@ def serve(port: int) -> None:
 
 
 def main() -> None:
-    """The command line: ``sync_service.py PORT``."""
+    """The command line: ``sync_service.py [--transport NAME] PORT``."""
+    global TRANSPORT
     parser = argparse.ArgumentParser(description="Contract-test service of SSEClient")
     parser.add_argument("port", type=int, help="the port to listen on (0: any free port)")
+    parser.add_argument(
+        "--transport", choices=sorted(STRATEGIES), default=TRANSPORT, help="HTTP library"
+    )
     args = parser.parse_args()
+    TRANSPORT = args.transport
     setup_logging()
     serve(args.port)
 

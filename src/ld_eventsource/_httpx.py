@@ -22,7 +22,7 @@ import threading
 from collections.abc import AsyncIterator, Iterator, Mapping
 from logging import Logger
 from types import ModuleType
-from typing import Any
+from typing import Any, NoReturn
 
 import httpx
 
@@ -63,7 +63,15 @@ _CONNECTED = (
 class _Library:
     """The classes of ``httpx`` or of ``httpx2``: the module of the client in use."""
 
-    __slots__ = ("Request", "Timeout", "client_class", "module", "read_timeout", "remote_error")
+    __slots__ = (
+        "Request",
+        "Timeout",
+        "client_class",
+        "module",
+        "network_error",
+        "read_timeout",
+        "remote_error",
+    )
 
     def __init__(self, module: ModuleType, *, asynchronous: bool):
         self.module = module
@@ -72,6 +80,7 @@ class _Library:
         self.Timeout: Any = module.Timeout
         self.read_timeout: type[Exception] = module.ReadTimeout
         self.remote_error: type[Exception] = module.RemoteProtocolError
+        self.network_error: type[Exception] = module.NetworkError
 
     @classmethod
     def of(cls, client: Any, *, asynchronous: bool) -> _Library:
@@ -207,6 +216,15 @@ class HttpxTransport:
             cookies.set_cookie_header(new)
         return new
 
+    def reraise(self, error: Exception) -> NoReturn:
+        """Raises the documented error that stands for ``error``, or ``error`` itself."""
+        mapped = self.error(error)
+        if mapped is None:
+            raise error
+        if mapped.__traceback__ is not None:
+            raise mapped from None  # the OSError that caused httpx's, as it was raised
+        raise mapped from error
+
     def error(self, error: Exception) -> Exception | None:
         """The documented error that stands for an httpx error, or ``None`` (raise it as is)."""
         if isinstance(error, self._library.read_timeout):
@@ -215,6 +233,15 @@ class HttpxTransport:
             # A response head or framing that h11 rejects, a body cut short, a stream reset
             # by the server (RST_STREAM) or a connection it ended (GOAWAY).
             return HTTPProtocolError(f"{type(error).__name__}: {str(error)[:200]}")
+        if isinstance(error, self._library.network_error):
+            # As the other transports report it: the OSError under httpx's and httpcore's
+            # wrappers (ConnectionResetError, ConnectionRefusedError, ...).
+            cause: BaseException | None = error
+            while cause is not None and not isinstance(cause, OSError):
+                cause = cause.__cause__ or cause.__context__
+            if isinstance(cause, OSError):
+                return cause
+            return ConnectionResetError(f"{type(error).__name__}: {str(error)[:200]}")
         return None
 
 
@@ -321,10 +348,7 @@ class _SyncClient(ConnectionClient):
             # set is in the headers carried over, within the rules of _http.redirect.
             return client.send(prepared, stream=True, follow_redirects=False, auth=None)
         except Exception as e:
-            mapped = self._transport.error(e)
-            if mapped is None:
-                raise
-            raise mapped from e
+            self._transport.reraise(e)
 
     def close(self) -> None:
         with self._lock:
@@ -382,10 +406,7 @@ class _SyncStream:
                 else:
                     yield from decompressor.feed(data)
         except Exception as e:
-            mapped = self._transport.error(e)
-            if mapped is None:
-                raise
-            raise mapped from None
+            self._transport.reraise(e)
         finally:
             raw.close()
             response.close()
@@ -451,10 +472,7 @@ class _AsyncClient(AsyncConnectionClient):
                 raise ConnectionAbortedError("the client was closed") from None
             raise
         except Exception as e:
-            mapped = self._transport.error(e)
-            if mapped is None:
-                raise
-            raise mapped from e
+            self._transport.reraise(e)
         finally:
             self._pending = None
 
@@ -509,10 +527,7 @@ class _AsyncStream(AsyncConnectionResult):
                 await self.close()
                 if closed:
                     raise StopAsyncIteration from None  # close() ended the read
-                mapped = self._transport.error(e)
-                if mapped is None:
-                    raise
-                raise mapped from None
+                self._transport.reraise(e)
             if self._decoder is None:
                 return data
             pieces = self._decoder.feed(data)

@@ -96,6 +96,35 @@ def test_many_async_streams_share_one_connection(context: ssl.SSLContext, ca: tr
         assert [e.data for e in events] == [f"/s{i} {n}" for n in range(1, 6)]
 
 
+def test_a_client_for_every_100_streams(context: ssl.SSLContext, ca: trustme.CA) -> None:
+    # httpcore puts at most 100 streams on one HTTP/2 connection (and opens no second one for
+    # more): 250 streams over three clients, as docs/guides/transports.md shows.
+    streams = 250
+    with H2SSEServer(ca, total=2) as server:
+
+        async def main() -> list[list[Event]]:
+            https = [httpx.AsyncClient(http2=True, verify=context) for _ in range(3)]
+            clients = [
+                AsyncSSEClient(
+                    AsyncConnectStrategy.httpx(f"{server.url}/s{i}", client=https[i // 100])
+                )
+                for i in range(streams)
+            ]
+            try:
+                return await asyncio.wait_for(
+                    asyncio.gather(*(_events(c, 2) for c in clients)), TIMEOUT
+                )
+            finally:
+                for c in clients:
+                    await c.close()
+                for http in https:
+                    await http.aclose()
+
+        results = asyncio.run(main())
+        assert len(server.connections) == 3
+    assert [_ids(events) for events in results] == [[1, 2]] * streams
+
+
 def test_many_sync_streams_share_one_connection(context: ssl.SSLContext, ca: trustme.CA) -> None:
     streams = 8
     results: dict[int, list[str]] = {}

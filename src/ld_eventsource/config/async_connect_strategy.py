@@ -110,7 +110,7 @@ class AsyncConnectStrategy:
         Every option is that of :meth:`.ConnectStrategy.httpx`, documented there, with an
         ``httpx.AsyncClient`` (or an ``httpx2.AsyncClient``) as ``client``. Many streams
         share one HTTP/2 connection when their strategies share one client created with
-        ``http2=True``.
+        ``http2=True`` (at most 100 streams a client: see there).
         """
         params = HttpParams.create(locals(), "httpx_request_options")
         from ld_eventsource._httpx import HttpxTransport

@@ -121,8 +121,9 @@ class ConnectStrategy:
             it ``limits`` large enough for all its streams). Its ``follow_redirects`` does
             not apply either. Without one the client creates its own (no connection limit,
             no proxy or certificate from the environment) and closes it in ``close()``.
-            To carry many streams over one HTTP/2 connection, give every strategy the same
-            client, created with ``http2=True``.
+            To carry many streams over one HTTP/2 connection, give their strategies the
+            same client, created with ``http2=True``, one client for every 100 streams
+            (httpcore puts at most 100 on a connection and opens no other for more).
         :param httpx_request_options: extra keyword arguments for the client's
             ``build_request()``, such as ``cookies``, ``extensions`` or ``timeout`` (a number
             or an ``httpx.Timeout``, whose read part ``read_timeout`` replaces)

@@ -143,7 +143,8 @@ def throughput(args: Any, report: Report) -> dict[str, Any]:
     versions: dict[str, Any] = {}
     try:
         cases = [f"{w}/{f}" for w in counts for f in FRAMINGS]
-        for _, case, name in schedule(rounds, cases, list(CLIENTS)):
+        names = args.clients.split(",") if args.clients else list(CLIENTS)
+        for _, case, name in schedule(rounds, cases, names):
             if (name, case) in failures:
                 continue
             venv, kind, preload, _ = CLIENTS[name]
@@ -397,6 +398,7 @@ def main() -> int:
     parser = arguments(__doc__, "small inputs, one round, N = 200")
     parser.add_argument("--part", choices=("throughput", "fanout", "all"), default="all")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--clients", help="comma-separated throughput clients (default: all)")
     parser.add_argument("--n", type=int, action="append", help="fan-out streams (repeatable)")
     parser.add_argument("--budget", type=float, default=120.0)
     parser.add_argument("--markdown", metavar="PATH")

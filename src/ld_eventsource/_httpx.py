@@ -391,7 +391,9 @@ class _SyncStream:
     def _chunks(self) -> Iterator[bytes]:
         response = self._response
         decompressor = Decompressor(self._coding) if self._coding != "identity" else None
-        raw = response.iter_raw()
+        # The byte stream under iter_raw() (public: Response.stream), read directly: one
+        # generator less a chunk, the bytes as the transport hands them over.
+        raw = iter(response.stream)
         try:
             while True:
                 self._reading = True
@@ -408,7 +410,9 @@ class _SyncStream:
         except Exception as e:
             self._transport.reraise(e)
         finally:
-            raw.close()
+            close = getattr(raw, "close", None)
+            if close is not None:
+                close()
             response.close()
 
     def close(self) -> None:
@@ -496,7 +500,8 @@ class _AsyncStream(AsyncConnectionResult):
         super().__init__(self, None, _headers(response), status=response.status_code)
         self._transport = transport
         self._response: Any = response
-        self._raw: AsyncIterator[bytes] = response.aiter_raw()
+        # As in the sync stream: the byte stream under aiter_raw(), read directly.
+        self._raw: AsyncIterator[bytes] = aiter(response.stream)
         self._decoder = Decompressor(coding) if coding != "identity" else None
         self._pieces: Iterator[bytes] | None = None
 
@@ -541,8 +546,9 @@ class _AsyncStream(AsyncConnectionResult):
         self._pieces = None
         if response is not None:
             await response.aclose()
-            raw: Any = self._raw
-            try:
-                await raw.aclose()
-            except RuntimeError:
-                pass  # being read in another task: the read fails and ends it
+            aclose = getattr(self._raw, "aclose", None)
+            if aclose is not None:
+                try:
+                    await aclose()
+                except RuntimeError:
+                    pass  # being read in another task: the read fails and ends it

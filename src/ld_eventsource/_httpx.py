@@ -115,7 +115,12 @@ class HttpxTransport:
             else _Library(httpx, asynchronous=asynchronous)
         )
         if http2:
-            import h2  # noqa: F401  (the http2 extra): fail here rather than at connection
+            try:
+                import h2  # noqa: F401  (the http2 extra): fail here rather than at connection
+            except ImportError as e:
+                raise ImportError(
+                    "http2=True needs h2: pip install 'launchdarkly-eventsource[http2]'"
+                ) from e
         self._params = params
         self._client = client
         self._http2 = http2

@@ -4,8 +4,9 @@ An HTTP/2 SSE server for the tests, over TLS on 127.0.0.1, on the ``h2`` protoco
 
 Every path is a stream: events ``1, 2, 3...`` (``data: <path> <id>``), resumed after the
 ``Last-Event-ID`` of the request, one every ``interval`` seconds up to ``total``, then the
-stream stays open. The server counts its connections, and can reset one stream
-(``RST_STREAM``) or end every connection (``GOAWAY``, then close).
+stream stays open. The server counts its connections, records the streams that clients
+reset, and can reset one stream (``RST_STREAM``) or end every connection (``GOAWAY``, then
+close).
 """
 
 from __future__ import annotations
@@ -82,6 +83,7 @@ class _Connection(asyncio.Protocol):
                 self.server.requests.append(request)
                 self.tasks[event.stream_id] = asyncio.ensure_future(self.stream(request))
             elif isinstance(event, h2.events.StreamReset):
+                self.server.resets.append((self.number, event.stream_id))
                 task = self.tasks.pop(event.stream_id, None)
                 if task is not None:
                     task.cancel()
@@ -145,6 +147,8 @@ class H2SSEServer:
         self.total = total
         self.interval = interval
         self.requests: list[H2Request] = []
+        self.resets: list[tuple[int, int]] = []
+        """The streams the clients reset: (connection number, stream id)."""
         self.connections: list[_Connection] = []
         self._context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ca.issue_cert("127.0.0.1").configure_cert(self._context)

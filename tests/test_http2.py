@@ -189,6 +189,71 @@ def test_sync_close_from_another_thread_on_a_shared_connection(
     assert [r.connection for r in b] == [0, 1]
 
 
+def test_async_close_from_another_task_on_a_shared_connection(
+    context: ssl.SSLContext, ca: trustme.CA
+) -> None:
+    # The pending read of "a" ends, "a"'s stream is reset (RST_STREAM), and "b" goes on over
+    # the same connection.
+    with H2SSEServer(ca, total=3) as server:
+
+        async def main() -> tuple[list[Event], list[Event], list[Event]]:
+            async with httpx.AsyncClient(http2=True, verify=context) as http:
+                a, b = (
+                    AsyncSSEClient(AsyncConnectStrategy.httpx(f"{server.url}/{name}", client=http))
+                    for name in "ab"
+                )
+                first_b = await _events(b, 3)
+                reading = asyncio.ensure_future(_events(a, 10))  # 3 events, then it waits
+                for _ in range(int(TIMEOUT / 0.01)):
+                    if len([r for r in server.requests if r.path == "/a"]) == 1:
+                        break
+                    await asyncio.sleep(0.01)
+                await asyncio.sleep(0.3)  # the three events read, the read pending
+                await a.close()
+                got_a = await asyncio.wait_for(reading, TIMEOUT)
+                again = AsyncSSEClient(AsyncConnectStrategy.httpx(f"{server.url}/c", client=http))
+                got_c = await _events(again, 3)
+                await again.close()
+                await b.close()
+                return got_a, first_b, got_c
+
+        got_a, got_b, got_c = asyncio.run(main())
+        a = next(r for r in server.requests if r.path == "/a")
+        assert (a.connection, a.stream_id) in server.resets
+        assert len(server.connections) == 1
+    assert _ids(got_a) == _ids(got_b) == _ids(got_c) == [1, 2, 3]
+
+
+def test_a_stream_closed_before_its_end_is_reset(context: ssl.SSLContext, ca: trustme.CA) -> None:
+    # httpcore sends no RST_STREAM by itself: the server would go on sending, and what it
+    # sends would fill the connection's flow-control window (tests the transport's reset).
+    with H2SSEServer(ca, total=1000, interval=0.01) as server:
+        with httpx.Client(http2=True, verify=context) as http:
+            strategy = ConnectStrategy.httpx(f"{server.url}/s", client=http)
+            with SSEClient(strategy, **FAST) as client:
+                iterator = iter(client.events)
+                assert next(iterator).id == "1"
+                client.interrupt()  # from the reading thread: this stream alone
+                assert next(iterator).id == "2"  # a new stream, resumed
+        first, second = server.requests[:2]
+
+        async def main() -> None:
+            async with httpx.AsyncClient(http2=True, verify=context) as http:
+                c = AsyncSSEClient(AsyncConnectStrategy.httpx(f"{server.url}/t", client=http))
+                async with c:
+                    assert (await _events(c, 1))[0].id == "1"
+
+        asyncio.run(main())
+        third = server.requests[2]
+        for _ in range(int(TIMEOUT / 0.01)):
+            if len(server.resets) >= 3:
+                break
+            threading.Event().wait(0.01)
+        assert (first.connection, first.stream_id) in server.resets
+        assert (second.connection, second.stream_id) in server.resets
+        assert (third.connection, third.stream_id) in server.resets
+
+
 # -- a reset stream ---------------------------------------------------------------------------
 
 

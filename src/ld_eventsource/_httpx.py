@@ -272,6 +272,66 @@ def _shutdown(stream: Any) -> None:
             pass
 
 
+# RST_STREAM's error code CANCEL (RFC 9113, 7): "the stream is no longer needed".
+_CANCEL = 0x8
+
+
+def _h2_stream(response: Any) -> tuple[Any, Any, int] | None:
+    """
+    The httpcore HTTP/2 connection, request and stream id of a response still open over
+    HTTP/2, or ``None``.
+
+    httpcore (1.0) sends no RST_STREAM when a response is closed before its end: the server
+    goes on with the stream, and what it sends counts against the connection's flow-control
+    window, which nothing acknowledges any more (at 16 MiB the connection stalls for every
+    stream). httpx's public API has no way to reset a stream, so this reaches through its
+    byte streams to httpcore's (``_stream``, ``_httpcore_stream``, ``_stream``,
+    ``_connection``): found, or ``None``, checked by tests/test_http2.py.
+    """
+    if response.extensions.get("http_version") != b"HTTP/2":
+        return None
+    stream: Any = getattr(response.stream, "_stream", None)  # BoundStream
+    stream = getattr(stream, "_httpcore_stream", None)  # httpx's ResponseStream
+    stream = getattr(stream, "_stream", None)  # httpcore's PoolByteStream
+    connection = getattr(stream, "_connection", None)  # HTTP2ConnectionByteStream
+    stream_id = getattr(stream, "_stream_id", None)
+    if getattr(connection, "_h2_state", None) is None or not isinstance(stream_id, int):
+        return None
+    if getattr(stream, "_closed", True):
+        return None
+    return connection, getattr(stream, "_request", None), stream_id
+
+
+def _reset(found: tuple[Any, Any, int]) -> bool:
+    """Queues RST_STREAM (CANCEL) on the stream; whether there is something to write."""
+    connection, _, stream_id = found
+    try:
+        connection._h2_state.reset_stream(stream_id, _CANCEL)
+    except Exception:  # the stream ended meanwhile, or the connection did
+        return False
+    return True
+
+
+def _cancel_sync(response: Any) -> None:
+    """Resets an HTTP/2 stream that is closed before its end (:func:`_h2_stream`)."""
+    found = _h2_stream(response)
+    if found is not None and _reset(found):
+        try:
+            found[0]._write_outgoing_data(found[1])
+        except Exception:
+            pass  # the connection is gone: so is the stream
+
+
+async def _cancel_async(response: Any) -> None:
+    """:func:`_cancel_sync` for an async response."""
+    found = _h2_stream(response)
+    if found is not None and _reset(found):
+        try:
+            await found[0]._write_outgoing_data(found[1])
+        except Exception:
+            pass
+
+
 class _Attempt:
     """
     The trace extension of one sync connection attempt: the sockets it connected, so that
@@ -378,13 +438,14 @@ class _SyncStream:
     is pending (the reading thread closing) only closes the stream.
     """
 
-    __slots__ = ("_coding", "_iter", "_reading", "_response", "_transport")
+    __slots__ = ("_coding", "_ended", "_iter", "_reading", "_response", "_transport")
 
     def __init__(self, transport: HttpxTransport, response: Any, coding: str):
         self._transport = transport
         self._response = response
         self._coding = coding
         self._reading = False
+        self._ended = False
         self._iter = self._chunks()
 
     def __iter__(self) -> Iterator[bytes]:
@@ -407,12 +468,14 @@ class _SyncStream:
                 finally:
                     self._reading = False
                 if data is None:
+                    self._ended = True
                     return
                 if decompressor is None:
                     yield data
                 else:
                     yield from decompressor.feed(data)
         except Exception as e:
+            self._ended = True
             self._transport.reraise(e)
         finally:
             close = getattr(raw, "close", None)
@@ -424,6 +487,8 @@ class _SyncStream:
         response = self._response
         if self._reading:
             _shutdown(response.extensions.get("network_stream"))
+        elif not self._ended:
+            _cancel_sync(response)  # no read pending here: the stream alone goes
         response.close()
 
 
@@ -497,9 +562,17 @@ class _AsyncClient(AsyncConnectionClient):
 
 
 class _AsyncStream(AsyncConnectionResult):
-    """One open response: the connection result and its stream of chunks at once."""
+    """
+    One open response: the connection result and its stream of chunks at once.
 
-    __slots__ = ("_decoder", "_pieces", "_raw", "_response", "_transport")
+    ``close()`` from another task ends a pending read. Over HTTP/1.1 closing the response
+    does (its connection closes). Over HTTP/2 it would not: httpcore's reader waits on the
+    connection, shared with other streams, for as long as nothing arrives. So each read of
+    an HTTP/2 stream runs as a task of its own, which ``close()`` cancels (the connection and
+    its other streams go on), and the stream is reset (``RST_STREAM``).
+    """
+
+    __slots__ = ("_decoder", "_ended", "_h2", "_pieces", "_raw", "_read", "_response", "_transport")
 
     def __init__(self, transport: HttpxTransport, response: Any, coding: str):
         super().__init__(self, None, _headers(response), status=response.status_code)
@@ -509,6 +582,9 @@ class _AsyncStream(AsyncConnectionResult):
         self._raw: AsyncIterator[bytes] = aiter(response.stream)
         self._decoder = Decompressor(coding) if coding != "identity" else None
         self._pieces: Iterator[bytes] | None = None
+        self._ended = False
+        self._h2 = response.extensions.get("http_version") == b"HTTP/2"
+        self._read: asyncio.Future[bytes] | None = None
 
     @property
     def stream(self) -> AsyncIterator[bytes]:
@@ -528,12 +604,17 @@ class _AsyncStream(AsyncConnectionResult):
             if self._response is None:
                 raise StopAsyncIteration
             try:
-                data = await anext(self._raw)
+                if self._h2:
+                    data = await self._read_h2()
+                else:
+                    data = await anext(self._raw)
             except StopAsyncIteration:
+                self._ended = True
                 await self.close()
                 raise
             except Exception as e:
                 closed = self._response is None
+                self._ended = True
                 await self.close()
                 if closed:
                     raise StopAsyncIteration from None  # close() ended the read
@@ -546,10 +627,29 @@ class _AsyncStream(AsyncConnectionResult):
                 self._pieces = pieces
                 return piece
 
+    async def _read_h2(self) -> bytes:
+        read = self._read = asyncio.ensure_future(anext(self._raw))
+        try:
+            return await read
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            cancelling = getattr(task, "cancelling", None)  # Python 3.11+
+            if self._response is None and read.cancelled() and not (cancelling and cancelling()):
+                raise StopAsyncIteration from None  # close() ended the read
+            read.cancel()
+            raise
+        finally:
+            self._read = None
+
     async def close(self) -> None:
         response, self._response = self._response, None
         self._pieces = None
+        read = self._read
+        if read is not None and not read.done():
+            read.cancel()
         if response is not None:
+            if not self._ended:
+                await _cancel_async(response)
             await response.aclose()
             aclose = getattr(self._raw, "aclose", None)
             if aclose is not None:

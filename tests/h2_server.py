@@ -4,9 +4,9 @@ An HTTP/2 SSE server for the tests, over TLS on 127.0.0.1, on the ``h2`` protoco
 
 Every path is a stream: events ``1, 2, 3...`` (``data: <path> <id>``), resumed after the
 ``Last-Event-ID`` of the request, one every ``interval`` seconds up to ``total``, then the
-stream stays open. The server counts its connections, records the streams that clients
-reset, and can reset one stream (``RST_STREAM``) or end every connection (``GOAWAY``, then
-close).
+stream stays open (a path with ``wait=1`` in its query sends no event at all). The server
+counts its connections, records the streams that clients reset, and can reset one stream
+(``RST_STREAM``) or end every connection (``GOAWAY``, then close).
 """
 
 from __future__ import annotations
@@ -102,6 +102,8 @@ class _Connection(asyncio.Protocol):
             ],
         )
         self.flush()
+        if "wait=1" in request.path:
+            return  # the head only: a stream that stays quiet
         start = int(request.last_event_id) + 1 if request.last_event_id else 1
         for i in range(start, self.server.total + 1):
             block = f"id: {i}\ndata: {request.path} {i}\n\n".encode()

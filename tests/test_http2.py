@@ -27,7 +27,7 @@ from ld_eventsource.config import (
     ErrorStrategy,
     RetryDelayStrategy,
 )
-from ld_eventsource.errors import HTTPProtocolError
+from ld_eventsource.errors import HTTPProtocolError, StreamTimeoutError
 from tests.h2_server import H2SSEServer
 from tests.sse_server import SSEServer, events_handler, sse
 
@@ -252,6 +252,48 @@ def test_a_stream_closed_before_its_end_is_reset(context: ssl.SSLContext, ca: tr
         assert (first.connection, first.stream_id) in server.resets
         assert (second.connection, second.stream_id) in server.resets
         assert (third.connection, third.stream_id) in server.resets
+
+
+def test_read_timeout_of_one_stream_on_a_shared_connection(
+    context: ssl.SSLContext, ca: trustme.CA
+) -> None:
+    # httpcore times the reads of the connection, not of a stream: a quiet stream among busy
+    # ones would never time out, and a timeout would fail every stream. The async transport
+    # times each stream itself: the quiet one times out, is reset, and reconnects over the
+    # same connection; the busy one reads on, untouched.
+    with H2SSEServer(ca, total=60, interval=0.02) as server:
+
+        async def main() -> tuple[list[Fault], list[Event], list[Fault]]:
+            quiet_faults: list[Fault] = []
+            busy_faults: list[Fault] = []
+            async with httpx.AsyncClient(http2=True, verify=context) as http:
+                quiet = AsyncSSEClient(
+                    AsyncConnectStrategy.httpx(
+                        f"{server.url}/quiet?wait=1", client=http, read_timeout=0.3
+                    ),
+                    **FAST,
+                )
+                busy = AsyncSSEClient(
+                    AsyncConnectStrategy.httpx(f"{server.url}/busy", client=http), **FAST
+                )
+                try:
+                    quiet_read = asyncio.ensure_future(_events(quiet, 1, quiet_faults))
+                    events = await asyncio.wait_for(_events(busy, 60, busy_faults), TIMEOUT)
+                    quiet_read.cancel()
+                    await asyncio.gather(quiet_read, return_exceptions=True)
+                finally:
+                    await quiet.close()
+                    await busy.close()
+            return quiet_faults, events, busy_faults
+
+        quiet_faults, events, busy_faults = asyncio.run(main())
+        quiet_requests = [r for r in server.requests if r.path.startswith("/quiet")]
+        assert len(server.connections) == 1
+    assert _ids(events) == list(range(1, 61))
+    assert busy_faults == []
+    assert quiet_faults and all(isinstance(f.error, StreamTimeoutError) for f in quiet_faults)
+    assert len(quiet_requests) >= 2
+    assert (quiet_requests[0].connection, quiet_requests[0].stream_id) in server.resets
 
 
 # -- a reset stream ---------------------------------------------------------------------------

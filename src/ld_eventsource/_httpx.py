@@ -278,8 +278,8 @@ _CANCEL = 0x8
 
 def _h2_stream(response: Any) -> tuple[Any, Any, int] | None:
     """
-    The httpcore HTTP/2 connection, request and stream id of a response still open over
-    HTTP/2, or ``None``.
+    The httpcore HTTP/2 connection, request and stream id of a response over HTTP/2, or
+    ``None``. (h2 knows whether the stream is still open: :func:`_reset` asks it.)
 
     httpcore (1.0) sends no RST_STREAM when a response is closed before its end: the server
     goes on with the stream, and what it sends counts against the connection's flow-control
@@ -296,8 +296,6 @@ def _h2_stream(response: Any) -> tuple[Any, Any, int] | None:
     connection = getattr(stream, "_connection", None)  # HTTP2ConnectionByteStream
     stream_id = getattr(stream, "_stream_id", None)
     if getattr(connection, "_h2_state", None) is None or not isinstance(stream_id, int):
-        return None
-    if getattr(stream, "_closed", True):
         return None
     return connection, getattr(stream, "_request", None), stream_id
 
@@ -475,9 +473,10 @@ class _SyncStream:
                 else:
                     yield from decompressor.feed(data)
         except Exception as e:
-            self._ended = True
             self._transport.reraise(e)
         finally:
+            if not self._ended and not self._reading:
+                _cancel_sync(response)  # an error, or the iterator dropped: reset the stream
             close = getattr(raw, "close", None)
             if close is not None:
                 close()
@@ -572,7 +571,17 @@ class _AsyncStream(AsyncConnectionResult):
     its other streams go on), and the stream is reset (``RST_STREAM``).
     """
 
-    __slots__ = ("_decoder", "_ended", "_h2", "_pieces", "_raw", "_read", "_response", "_transport")
+    __slots__ = (
+        "_decoder",
+        "_ended",
+        "_h2",
+        "_pieces",
+        "_raw",
+        "_read",
+        "_response",
+        "_timeout",
+        "_transport",
+    )
 
     def __init__(self, transport: HttpxTransport, response: Any, coding: str):
         super().__init__(self, None, _headers(response), status=response.status_code)
@@ -585,6 +594,18 @@ class _AsyncStream(AsyncConnectionResult):
         self._ended = False
         self._h2 = response.extensions.get("http_version") == b"HTTP/2"
         self._read: asyncio.Future[bytes] | None = None
+        self._timeout: float | None = None
+        if self._h2 and transport.read is not None:
+            # httpcore applies a read timeout to the connection that the streams share: it
+            # fires when nothing comes for any stream, and then fails all of them. Each read
+            # of this stream is timed here instead, and httpcore's reads for this request
+            # wait without one (the request's "timeout" extension, which httpcore reads at
+            # every read; the rest of it stays).
+            extensions = response.request.extensions
+            timeouts = extensions.get("timeout")
+            if isinstance(timeouts, dict):
+                extensions["timeout"] = {**timeouts, "read": None}
+                self._timeout = transport.read
 
     @property
     def stream(self) -> AsyncIterator[bytes]:
@@ -614,8 +635,7 @@ class _AsyncStream(AsyncConnectionResult):
                 raise
             except Exception as e:
                 closed = self._response is None
-                self._ended = True
-                await self.close()
+                await self.close()  # resets the stream, unless h2 knows it has ended
                 if closed:
                     raise StopAsyncIteration from None  # close() ended the read
                 self._transport.reraise(e)
@@ -630,7 +650,13 @@ class _AsyncStream(AsyncConnectionResult):
     async def _read_h2(self) -> bytes:
         read = self._read = asyncio.ensure_future(anext(self._raw))
         try:
-            return await read
+            if self._timeout is None:
+                return await read
+            await asyncio.wait((read,), timeout=self._timeout)
+            if not read.done():
+                read.cancel()
+                raise StreamTimeoutError(self._timeout)
+            return read.result()
         except asyncio.CancelledError:
             task = asyncio.current_task()
             cancelling = getattr(task, "cancelling", None)  # Python 3.11+

@@ -51,7 +51,9 @@ nitpicky = True
 # names of the standard library and of urllib3 / aiohttp / httpx in type hints cannot resolve: those
 # are left as plain text, and so are private names of this package (a leading underscore:
 # not documented on purpose). Any other reference that does not resolve fails the build.
-_EXTERNAL = "|".join(sorted({*sys.stdlib_module_names, "urllib3", "aiohttp", "httpx", "multidict", "yarl"}))
+_EXTERNAL = "|".join(
+    sorted({*sys.stdlib_module_names, "urllib3", "aiohttp", "httpx", "multidict", "yarl"})
+)
 nitpick_ignore_regex = [
     (r"py:.*", rf"({_EXTERNAL})(\..+)?"),
     (r"py:class", r"(Logger|PoolManager|ClientSession|TracebackType|Exception)"),

@@ -19,7 +19,8 @@ import asyncio
 import socket
 import sys
 import threading
-from collections.abc import AsyncIterator, Iterator, Mapping
+import time
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from logging import Logger
 from types import ModuleType
 from typing import Any, NoReturn
@@ -320,6 +321,49 @@ def _cancel_sync(response: Any) -> None:
             pass  # the connection is gone: so is the stream
 
 
+# How long close() keeps waking the readers of a shared HTTP/2 connection for the read of
+# its stream to end, before it shuts the connection down instead; and how often.
+_WAKE_FOR = 1.0
+_WAKE_EVERY = 0.01
+
+
+def _wake_sync(response: Any, reading: Callable[[], bool]) -> bool:
+    """
+    Ends a read of an HTTP/2 stream blocked in another thread, the connection and its other
+    streams going on; ``False`` if it cannot (then the caller shuts the connection down).
+
+    httpcore's sync reader loops on the connection until an event of its stream is queued,
+    and only one thread reads the connection at a time, the others waiting for its lock:
+    this resets the stream, queues a ``StreamReset`` for it, and sends PINGs, each ACK
+    waking the thread that reads, until the read of this stream has failed with the reset
+    (``reading()`` false; the reading thread closes the response itself: closing it here
+    would drop the queued event).
+    """
+    found = _h2_stream(response)
+    if found is None:
+        return False
+    connection, request, stream_id = found
+    events = getattr(connection, "_events", None)
+    if not isinstance(events, dict) or not isinstance(events.get(stream_id), list):
+        return False
+    try:
+        import h2.events
+
+        connection._h2_state.reset_stream(stream_id, _CANCEL)
+        reset = h2.events.StreamReset(stream_id=stream_id, error_code=_CANCEL, remote_reset=False)
+        events[stream_id].append(reset)
+        deadline = time.monotonic() + _WAKE_FOR
+        sent = 0
+        while reading() and time.monotonic() < deadline:
+            connection._h2_state.ping(sent.to_bytes(8, "big"))
+            connection._write_outgoing_data(request)
+            sent += 1
+            time.sleep(_WAKE_EVERY)
+    except Exception:
+        return False
+    return not reading()
+
+
 async def _cancel_async(response: Any) -> None:
     """:func:`_cancel_sync` for an async response."""
     found = _h2_stream(response)
@@ -429,11 +473,12 @@ class _SyncStream:
     """
     The body of one response, as it arrives, and its closer.
 
-    ``close()`` may come from another thread while a read is blocked: the socket is then
-    shut down first, so that the read returns at once. On a connection of its own (HTTP/1.1,
-    or a client the strategy made) only this stream goes; on an HTTP/2 connection shared with
-    other streams of the caller's client, they go too, and reconnect. A close while no read
-    is pending (the reading thread closing) only closes the stream.
+    ``close()`` may come from another thread while a read is blocked. Over HTTP/2 the stream
+    is reset and the read woken (:func:`_wake_sync`), the connection going on; otherwise (or
+    if that cannot be done) the socket is shut down first, so that the read returns at once:
+    on a connection of its own (HTTP/1.1, or a client the strategy made) only this stream
+    goes. A close while no read is pending (the reading thread closing) only closes the
+    stream, and resets it over HTTP/2.
     """
 
     __slots__ = ("_coding", "_ended", "_iter", "_reading", "_response", "_transport")
@@ -485,6 +530,8 @@ class _SyncStream:
     def close(self) -> None:
         response = self._response
         if self._reading:
+            if _wake_sync(response, lambda: self._reading):
+                return  # the reading thread failed with the reset, and closes the response
             _shutdown(response.extensions.get("network_stream"))
         elif not self._ended:
             _cancel_sync(response)  # no read pending here: the stream alone goes

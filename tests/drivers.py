@@ -234,3 +234,49 @@ class AsyncDriver(Driver):
             self.loop.run_until_complete(self.loop.shutdown_asyncgens())
         finally:
             self.loop.close()
+
+
+def _with_strategy(
+    make: Callable[[str], Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """The arguments of a client, with a URL given as a ``str`` made into ``make(url)``."""
+    if args and isinstance(args[0], str) and "url" not in kwargs:
+        args = (make(args[0]), *args[1:])
+    elif not args and isinstance(kwargs.get("url"), str):
+        kwargs = {**kwargs, "url": make(kwargs["url"])}
+    return args, kwargs
+
+
+class HttpxSyncDriver(SyncDriver):
+    """Drives :class:`SSEClient` over :meth:`ConnectStrategy.httpx`."""
+
+    name = "sync-httpx"
+
+    def strategy(self, url: str, **kwargs: Any) -> Any:
+        return ConnectStrategy.httpx(url, **kwargs)
+
+    def client(self, *args: Any, **kwargs: Any) -> Any:
+        args, kwargs = _with_strategy(self.strategy, args, kwargs)
+        return super().client(*args, **kwargs)
+
+
+class HttpxAsyncDriver(AsyncDriver):
+    """Drives :class:`AsyncSSEClient` over :meth:`AsyncConnectStrategy.httpx`."""
+
+    name = "async-httpx"
+
+    def strategy(self, url: str, **kwargs: Any) -> Any:
+        return AsyncConnectStrategy.httpx(url, **kwargs)
+
+    def client(self, *args: Any, **kwargs: Any) -> Any:
+        args, kwargs = _with_strategy(self.strategy, args, kwargs)
+        return super().client(*args, **kwargs)
+
+
+DRIVERS: dict[str, Callable[[], Driver]] = {
+    "sync": SyncDriver,
+    "async": AsyncDriver,
+    "sync-httpx": HttpxSyncDriver,
+    "async-httpx": HttpxAsyncDriver,
+}
+"""Every client over every transport, by the name of its driver."""

@@ -1,8 +1,8 @@
 """
 The scenario table of both clients, against real HTTP servers on 127.0.0.1.
 
-Every test takes the ``driver`` fixture and so runs twice: with ``SSEClient`` and with
-``AsyncSSEClient``.
+Every test takes the ``driver`` fixture and so runs four times: with ``SSEClient`` and with
+``AsyncSSEClient``, each over its default transport (urllib3, aiohttp) and over httpx.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any, cast
 
 import pytest
@@ -34,11 +35,21 @@ from ld_eventsource.testing import (
     sse,
     status_handler,
 )
-from tests.drivers import Driver
+from tests.drivers import DRIVERS, Driver
 from tests.sse_server import SSEServer
 
 NO_JITTER = RetryDelayStrategy.default(jitter_multiplier=None)
 FAST = {"initial_retry_delay": 0.01, "retry_delay_strategy": NO_JITTER}
+
+
+@pytest.fixture(params=list(DRIVERS))
+def driver(request: pytest.FixtureRequest) -> Iterator[Driver]:
+    """Each client over each of its transports (this table only: conftest has the default)."""
+    d = DRIVERS[request.param]()
+    try:
+        yield d
+    finally:
+        d.finish()
 
 
 def numbered(start: int, stop: int) -> list[bytes]:

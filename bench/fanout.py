@@ -211,6 +211,30 @@ async def run_streams(
     }
 
 
+async def measured(
+    stream: Stream, urls: list[str], budget: float, session: Any,
+    close: Callable[[], Awaitable[object]] | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """
+    :func:`run_streams` and what it cost: everything imported and ``session`` created, the
+    count starts here; ``close`` (the session's, if any) is awaited at the end, in the count.
+    """
+    n = len(urls)
+    await asyncio.sleep(0)
+    gc.collect()
+    peak_reset = _reset_peak()
+    rss0, cpu0, wall0 = status_kb("VmRSS"), cpu_seconds(), time.perf_counter()
+    outcome = await run_streams(stream, urls, budget, session)
+    if close is not None:
+        await close()
+    wall, cpu, peak = time.perf_counter() - wall0, cpu_seconds() - cpu0, status_kb("VmHWM")
+    return {
+        **outcome, "n": n, "rss0_kb": rss0, "peak_kb": peak, "peak_reset": peak_reset,
+        "rss_per_stream_kb": (peak - rss0) / n, "cpu_s": cpu,
+        "cpu_per_stream_ms": cpu * 1000 / n, "wall_s": wall,
+    }  # fmt: skip
+
+
 def worker(impl: str, n: int, ports: list[int], framing: str, budget: float) -> None:
     limit = raise_nofile(n + 1024)
     if limit < n + 64:
@@ -220,26 +244,14 @@ def worker(impl: str, n: int, ports: list[int], framing: str, budget: float) -> 
     urls = [f"http://{HOST}:{ports[i % len(ports)]}/{case}&stream={i}" for i in range(n)]
 
     async def main() -> dict[str, Any]:
-        # Everything imported and the shared session created: start the count here.
         session = None
         if impl in SHARED:
             import aiohttp
 
             connector = aiohttp.TCPConnector(limit=0, limit_per_host=0)
             session = aiohttp.ClientSession(connector=connector)
-        await asyncio.sleep(0)
-        gc.collect()
-        peak_reset = _reset_peak()
-        rss0, cpu0, wall0 = status_kb("VmRSS"), cpu_seconds(), time.perf_counter()
-        outcome = await run_streams(stream, urls, budget, session)
-        if session is not None:
-            await session.close()
-        wall, cpu, peak = time.perf_counter() - wall0, cpu_seconds() - cpu0, status_kb("VmHWM")
-        return {
-            **outcome, **meta, "n": n, "rss0_kb": rss0, "peak_kb": peak, "peak_reset": peak_reset,
-            "rss_per_stream_kb": (peak - rss0) / n, "cpu_s": cpu,
-            "cpu_per_stream_ms": cpu * 1000 / n, "wall_s": wall,
-        }  # fmt: skip
+        close = None if session is None else session.close
+        return {**await measured(stream, urls, budget, session, close), **meta}
 
     emit(asyncio.run(main()))
 

@@ -17,70 +17,57 @@ in a fresh process:
 - ``ours-httpx-sync``/``-async``: ``SSEClient(ConnectStrategy.httpx(url))``, under the
   project's ``.venv`` (httpx from its dev group);
 - ``httpx-sse-sync``/``-async``: ``httpx-sse`` 0.4.3 on httpx, in the venv that
-  ``bench/throughput.py`` uses for it;
+  ``bench/throughput.py`` uses for it (its client there);
 - ``httpx2-sse-sync``/``-async``: httpx2's built-in ``client.sse(url)``, in a venv of its own;
 - ``ours-sync``/``ours-async`` (urllib3, aiohttp) for scale.
 
 **Fan-out** (``--part fanout``): N streams opened at once in one event loop, each reading
 ``bench/fanout.py``'s 10 events and then held open, measured as ``bench/fanout.py`` measures
-(its ``run_streams``; RSS/stream from the peak, CPU/stream over the whole run, in the
-client's process):
+(its ``measured``; RSS/stream from the peak, CPU/stream over the whole run, in the client's
+process):
 
 - ``httpx-h2``: ours over httpx with HTTP/2, ``ceil(N / 100)`` shared
   ``httpx.AsyncClient(http2=True)`` (httpcore puts at most 100 streams on a connection and
   opens no second one for more: docs/guides/transports.md), against an HTTP/2 server over TLS
   in its own process (``tests/h2_server.py``, on h2), which counts its connections;
-- ``aiohttp-h1``: ours over aiohttp (``bench/fanout.py``'s ``ours``: one shared session
-  without a connection limit), against ``bench/_server.py`` (``hold``), a connection a stream.
+- ``aiohttp-h1``: ours over aiohttp, run by ``bench/fanout.py`` as its ``ours`` (one shared
+  session without a connection limit), against ``bench/_server.py`` (``hold``, one port), a
+  connection a stream.
 """
 
 from __future__ import annotations
 
-import asyncio
-import gc
-import json
-import math
+import argparse
+import contextlib
 import os
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
-from _harness import (
-    LoadServer,
-    Report,
-    Venv,
-    Worker,
-    arguments,
-    collect,
-    fmt_rate,
-    interpreter,
-    machine,
-    progress,
-    schedule,
-)
-from _worker import BENCH_DIR, REPO_ROOT, emit, raise_nofile, status_kb
+import _harness as h
+import _tp_clients as tc
+import fanout
+import throughput
+from _harness import LoadServer, Report, Venv
+from _worker import REPO_ROOT, emit, raise_nofile
+from throughput import Cell, Client, Run
 
 SCRIPT = Path(__file__).resolve()
-TP_CLIENTS = BENCH_DIR / "_tp_clients.py"
-HTTPX_SSE = Venv("httpx-sse", ("httpx-sse==0.4.3", "httpx"), ("httpx_sse", "httpx"))
 HTTPX2 = Venv("httpx2", ("httpx2==2.16.2",), ("httpx2",))
 STREAMS_PER_CLIENT = 100
-
-# name: (venv, kind, preload, what it is)
-CLIENTS: dict[str, tuple[Venv | None, str, str, str]] = {
-    "ours-httpx-sync": (None, "ours", "ld_eventsource,httpx", "SSEClient(ConnectStrategy.httpx(url))"),
-    "ours-httpx-async": (None, "ours", "ld_eventsource,ld_eventsource.async_client,httpx", "AsyncSSEClient(AsyncConnectStrategy.httpx(url))"),
-    "httpx-sse-sync": (HTTPX_SSE, "peer", "httpx,httpx_sse", "httpx-sse 0.4.3 connect_sse(...).iter_sse()"),
-    "httpx-sse-async": (HTTPX_SSE, "peer", "httpx,httpx_sse", "httpx-sse 0.4.3 aconnect_sse(...).aiter_sse()"),
-    "httpx2-sse-sync": (HTTPX2, "peer", "httpx2", "httpx2 2.16.2 Client.sse(url)"),
-    "httpx2-sse-async": (HTTPX2, "peer", "httpx2", "httpx2 2.16.2 AsyncClient.sse(url)"),
-    "ours-sync": (None, "ours", "ld_eventsource,urllib3", "SSEClient(url) (urllib3)"),
-    "ours-async": (None, "ours", "ld_eventsource,ld_eventsource.async_client,aiohttp", "AsyncSSEClient(url) (aiohttp)"),
+_OURS_HTTPX = ("httpx", "httpcore", "h2")
+CLIENTS: dict[str, Client] = {
+    "ours-httpx-sync": Client("ours-httpx-sync", None, _OURS_HTTPX, "SSEClient(ConnectStrategy.httpx(url))"),
+    "ours-httpx-async": Client("ours-httpx-async", None, _OURS_HTTPX, "AsyncSSEClient(AsyncConnectStrategy.httpx(url))"),
+    "httpx-sse-sync": throughput.CLIENTS["httpx-sse-sync"],
+    "httpx-sse-async": throughput.CLIENTS["httpx-sse-async"],
+    "httpx2-sse-sync": Client("httpx2-sse-sync", HTTPX2, ("httpx2",), "httpx2.Client().sse(url)"),
+    "httpx2-sse-async": Client("httpx2-sse-async", HTTPX2, ("httpx2",), "httpx2.AsyncClient().sse(url)"),
+    "ours-sync": throughput.CLIENTS["ours-sync"],
+    "ours-async": throughput.CLIENTS["ours-async"],
 }  # fmt: skip
-OURS_HTTPX = ("ours-httpx-sync", "ours-httpx-async")
+LABELS = {"ours-sync": "ours-sync (urllib3)", "ours-async": "ours-async (aiohttp)"}
 PEERS = {"ours-httpx-sync": ("httpx-sse-sync", "httpx2-sse-sync"), "ours-httpx-async": ("httpx-sse-async", "httpx2-sse-async")}  # fmt: skip
 WORKLOADS = {"small": 20_000, "llm-tokens": 20_000, "multiline": 4_000}
 FRAMINGS = ("chunk-per-event", "large-chunks")
@@ -90,131 +77,111 @@ FRAMINGS = ("chunk-per-event", "large-chunks")
 
 
 def tp_worker(argv: list[str]) -> int:
-    """Adds this script's clients to ``_tp_clients`` and runs its worker."""
-    import _tp_clients as tp
+    """``_tp_clients``' worker, with this script's clients added to the ones it has."""
+    sync_events, async_events = tc.sync_events, tc.async_events
 
-    def ours_httpx_sync(target: tp.Target) -> tp.Timing:
-        from ld_eventsource import SSEClient
-        from ld_eventsource.config import ConnectStrategy
+    def sync(name: str, url: str, stack: contextlib.ExitStack) -> Any:
+        if name == "ours-httpx-sync":
+            from ld_eventsource import SSEClient
+            from ld_eventsource.config import ConnectStrategy
 
-        with SSEClient(ConnectStrategy.httpx(target.url)) as client:
-            return tp.consume(client.events, None)
+            return stack.enter_context(SSEClient(ConnectStrategy.httpx(url))).events
+        if name == "httpx2-sse-sync":
+            import httpx2
 
-    async def ours_httpx_async(target: tp.Target) -> tp.Timing:
-        from ld_eventsource import AsyncSSEClient
-        from ld_eventsource.config import AsyncConnectStrategy
+            return stack.enter_context(stack.enter_context(httpx2.Client()).sse(url))
+        return sync_events(name, url, stack)
 
-        async with AsyncSSEClient(AsyncConnectStrategy.httpx(target.url)) as client:
-            return await tp.aconsume(client.events, None)
+    async def asynchronous(name: str, url: str, stack: contextlib.AsyncExitStack) -> Any:
+        if name == "ours-httpx-async":
+            from ld_eventsource import AsyncSSEClient
+            from ld_eventsource.config import AsyncConnectStrategy
 
-    def httpx2_sync(target: tp.Target) -> tp.Timing:
-        import httpx2
+            client = AsyncSSEClient(AsyncConnectStrategy.httpx(url))
+            return (await stack.enter_async_context(client)).events
+        if name == "httpx2-sse-async":
+            import httpx2
 
-        with httpx2.Client() as client, client.sse(target.url) as source:
-            return tp.consume(source, None)
+            http = await stack.enter_async_context(httpx2.AsyncClient())
+            return await stack.enter_async_context(http.sse(url))
+        return await async_events(name, url, stack)
 
-    async def httpx2_async(target: tp.Target) -> tp.Timing:
-        import httpx2
-
-        async with httpx2.AsyncClient() as client, client.sse(target.url) as source:
-            return await tp.aconsume(source, None)
-
-    tp.CLIENTS.update(
-        {
-            "ours-httpx-sync": (ours_httpx_sync, False),
-            "ours-httpx-async": (ours_httpx_async, True),
-            "httpx2-sse-sync": (httpx2_sync, False),
-            "httpx2-sse-async": (httpx2_async, True),
-        }
-    )
-    return tp.main(argv)
+    tc.sync_events, tc.async_events = sync, asynchronous
+    tc.ASYNC.update(name for name in CLIENTS if name.endswith("-async"))
+    return tc.main(argv)
 
 
-def throughput(args: Any, report: Report) -> dict[str, Any]:
+# --- throughput ----------------------------------------------------------------------------------
+
+
+def throughput_part(args: argparse.Namespace, report: Report) -> dict[str, Any]:
     scale = 0.1 if args.quick else 1.0
     counts = {w: max(int(n * scale), 100) for w, n in WORKLOADS.items()}
     rounds = 1 if args.quick else args.rounds
+    names = args.clients.split(",") if args.clients else list(CLIENTS)
+    if unknown := [n for n in names if n not in CLIENTS]:
+        raise SystemExit(f"unknown clients {unknown}; choose from {', '.join(CLIENTS)}")
+    cases = [f"{w}/{f}" for w in counts for f in FRAMINGS]
+    pythons = {name: h.interpreter(CLIENTS[name].venv) for name in names}
     server = LoadServer(
         "--counts", ",".join(f"{w}:{n}" for w, n in counts.items()), "--framings", ",".join(FRAMINGS)
     )  # fmt: skip
-    results: dict[tuple[str, str], list[float]] = {}
-    cpu: dict[tuple[str, str], list[float]] = {}
-    failures: dict[tuple[str, str], str] = {}
-    versions: dict[str, Any] = {}
+    cells = {(name, case): Cell(name, case) for name in names for case in cases}
+    versions: dict[str, str] = {}
     try:
-        cases = [f"{w}/{f}" for w in counts for f in FRAMINGS]
-        names = args.clients.split(",") if args.clients else list(CLIENTS)
-        for _, case, name in schedule(rounds, cases, names):
-            if (name, case) in failures:
+        for round_index, case, name in h.schedule(rounds, cases, names):
+            cell = cells[name, case]
+            if cell.status != "OK":
                 continue
-            venv, kind, preload, _ = CLIENTS[name]
-            python, env = interpreter(venv)
-            expected = server.cases[case]
-            cmd = [
-                python,
-                str(SCRIPT),
-                "--tp-worker",
-                name,
-                server.url(case),
-                str(expected["events"]),
-                kind,
-                preload,
-            ]
-            if name not in versions:
-                cmd.append("httpx,httpcore,httpx2,httpx-sse,h2")
-            messages, error = collect(cmd, env, 120)
-            message = messages[-1] if messages else {}
-            if error or not message.get("ok"):
-                failures[(name, case)] = error or str(message.get("error"))
+            first = not versions.keys() >= set(CLIENTS[name].dists)  # asks for the versions
+            worker = (str(SCRIPT), "--tp-worker")
+            message = throughput.run_once(
+                CLIENTS[name], pythons[name], server, case, 120, first, worker
+            )
+            versions.update(message.get("versions") or {})
+            if message["status"] != "OK":
+                cell.fail(message["status"], str(message["reason"]))
+                h.progress(f"{case:28} {name:18} {message['status']}: {message['reason']}")
                 continue
-            if message["events"] != expected["events"] or message["crc"] != expected["crc"]:
-                failures[(name, case)] = f"FAIL: {message['events']} events, crc {message['crc']}"
-                continue
-            if name not in versions:
-                versions[name] = {
-                    "python": message.get("python"),
-                    **(message.get("versions") or {}),
-                }
-            rate = (message["events"] - 1) / message["wall"] if message["wall"] > 0 else 0.0
-            results.setdefault((name, case), []).append(rate)
-            cpu.setdefault((name, case), []).append(message["cpu"])
-            progress(f"{case:32} {name:18} {fmt_rate(rate)} events/s")
+            cell.runs.append(
+                Run(message["wall"], message["cpu"], message["maxrss_mb"], round_index)
+            )
+            got = (message["events"] - 1) / message["wall"]
+            h.progress(f"{case:28} {name:18} {h.fmt_rate(got)} events/s")
     finally:
         server.stop()
-    median = {key: statistics.median(v) for key, v in results.items()}
-    header = ["case", *CLIENTS]
-    rows = []
-    for case in [f"{w}/{f}" for w in counts for f in FRAMINGS]:
-        rows.append(
-            [
-                case,
-                *(
-                    fmt_rate(median[(n, case)])
-                    if (n, case) in median
-                    else failures.get((n, case), "-")[:20]
-                    for n in CLIENTS
-                ),
-            ]
-        )
+
+    def rate(cell: Cell) -> str:
+        events = server.cases[cell.case]["events"] - 1
+        return h.fmt_rate(events / cell.median("wall")) if cell.ok else cell.status
+
+    shown = ", ".join(f"{d} {v}" for d, v in sorted(versions.items()) if v != "?")
+    report.line(f"Versions: {shown}; {h.machine()['python']}")
     report.line(f"Throughput, events/s (median of {rounds} rounds; events per run: {counts}):")
-    report.table(header, rows)
-    ratio_rows = []
-    for ours, peers in PEERS.items():
-        for peer in peers:
-            for case in [f"{w}/{f}" for w in counts for f in FRAMINGS]:
-                if (ours, case) in median and (peer, case) in median:
-                    ratio_rows.append(
-                        [ours, peer, case, f"{median[(ours, case)] / median[(peer, case)]:.2f}x"]
-                    )
-    report.line("Ours over httpx against each peer (events/s ratio, > 1: ours faster):")
-    report.table(["ours", "peer", "case", "ratio"], ratio_rows)
+    rows = [[case, *(rate(cells[name, case]) for name in names)] for case in cases]
+    report.table(["case", *(LABELS.get(n, n) for n in names)], rows, range(1, len(names) + 1))
+    ratio_rows = [
+        [ours, peer, case, h.fmt_ratio(throughput.ratio(cells[peer, case], cells[ours, case]))]
+        for ours, peers in PEERS.items()
+        for peer in peers
+        for case in cases
+        if ours in names and peer in names
+    ]
+    if ratio_rows:
+        report.line()
+        report.line(
+            "Ours over httpx against each peer (events/s, paired by round; > 1: ours faster):"
+        )
+        report.table(["ours", "peer", "case", "ratio"], ratio_rows, {3})
     return {
         "counts": counts,
         "rounds": rounds,
-        "median_events_per_s": {f"{n} {c}": v for (n, c), v in median.items()},
-        "failures": {f"{n} {c}": v for (n, c), v in failures.items()},
         "versions": versions,
-    }
+        "cells": {
+            f"{name} {case}": {"status": c.status, "reason": c.reason, "runs": [r.__dict__ for r in c.runs]}
+            for (name, case), c in cells.items()
+        },
+    }  # fmt: skip
 
 
 # --- fan-out -------------------------------------------------------------------------------------
@@ -230,163 +197,110 @@ def serve_h2(ca_file: str) -> None:
     raise_nofile(20_000)
     ca = trustme.CA()
     ca.cert_pem.write_to_path(ca_file)
-    import fanout
-
-    with H2SSEServer(
-        ca, total=fanout.EVENTS, interval=0.0, max_streams=STREAMS_PER_CLIENT
-    ) as server:
-        emit({"ports": [server.port]})
+    with H2SSEServer(ca, total=fanout.EVENTS, interval=0.0, max_streams=STREAMS_PER_CLIENT) as s:
+        emit({"ports": [s.port]})
         sys.stdin.read()
-        emit({"connections": len(server.connections), "streams": len(server.requests)})
+        emit({"connections": len(s.connections), "streams": len(s.requests)})
 
 
-def fanout_worker(impl: str, n: int, url: str, ca_file: str, budget: float) -> None:
-    import fanout
+def h2_worker(n: int, url: str, ca_file: str, budget: float) -> None:
+    """The client process of ``httpx-h2``: N streams over ``ceil(N / 100)`` HTTP/2 clients."""
+    import asyncio
+    import ssl
+
+    import httpx
+
+    from ld_eventsource import AsyncSSEClient
+    from ld_eventsource.config import AsyncConnectStrategy
 
     limit = raise_nofile(n + 1024)
     if limit < n + 64:
         raise RuntimeError(f"RLIMIT_NOFILE is {limit}, too low for {n} streams")
-    if impl == "aiohttp-h1":
-        stream, shared, meta = fanout.load_impl("ours")
-        urls = [f"{url}&stream={i}" for i in range(n)]
-    else:
-        import ssl
+    urls = [f"{url}/s{i}" for i in range(n)]
 
-        import httpx
-
-        from ld_eventsource import AsyncSSEClient
-        from ld_eventsource.config import AsyncConnectStrategy
-
-        meta = {"impl": impl, "httpx": httpx.__version__}
-        context = ssl.create_default_context(cafile=ca_file)
-        clients: list[Any] = []
-        by_url: dict[str, Any] = {}
-
-        class Shared:
-            async def setup(self) -> None:
-                limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
-                for _ in range(math.ceil(n / STREAMS_PER_CLIENT)):
-                    clients.append(httpx.AsyncClient(http2=True, verify=context, limits=limits))
-
-            async def cleanup(self) -> None:
-                for client in clients:
-                    await client.aclose()
-
-        shared = Shared()  # type: ignore[assignment]
-        urls = [f"{url}/s{i}" for i in range(n)]
-
-        async def h2_stream(u: str, reached: Any) -> None:
-            http = by_url[u]
-            client = AsyncSSEClient(AsyncConnectStrategy.httpx(u, client=http))
-            try:
-                count = 0
-                async for _ in client.events:
-                    count += 1
-                    if count == fanout.EVENTS:
-                        reached()
-            finally:
-                await client.close()
-
-        stream = h2_stream  # type: ignore[assignment]
+    async def stream(u: str, reached: fanout.Reached, by_url: dict[str, Any]) -> None:
+        strategy = AsyncConnectStrategy.httpx(u, client=by_url[u])
+        async with AsyncSSEClient(strategy) as client:
+            await fanout.until_cancelled(client.events, reached)
 
     async def main() -> dict[str, Any]:
-        await shared.setup()
-        if impl == "httpx-h2":
-            for i, u in enumerate(urls):
-                by_url[u] = clients[i // STREAMS_PER_CLIENT]
-        await asyncio.sleep(0)
-        gc.collect()
-        fanout._reset_peak()
-        rss0 = status_kb("VmRSS")
-        cpu0 = fanout.cpu_seconds()
-        wall0 = time.perf_counter()
-        outcome = await fanout.run_streams(stream, urls, budget)
-        await shared.cleanup()
-        cpu = fanout.cpu_seconds() - cpu0
-        peak = status_kb("VmHWM")
-        return {
-            **outcome,
-            **meta,
-            "n": n,
-            "rss_per_stream_kb": (peak - rss0) / n,
-            "cpu_per_stream_ms": cpu * 1000 / n,
-            "wall_s": time.perf_counter() - wall0,
-        }
+        context = ssl.create_default_context(cafile=ca_file)
+        limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
+        clients = [
+            httpx.AsyncClient(http2=True, verify=context, limits=limits)
+            for _ in range(-(-n // STREAMS_PER_CLIENT))
+        ]
+        by_url = {u: clients[i // STREAMS_PER_CLIENT] for i, u in enumerate(urls)}
+
+        async def close() -> None:
+            for client in clients:
+                await client.aclose()
+
+        data = await fanout.measured(stream, urls, budget, by_url, close)
+        return {**data, "impl": "httpx-h2", "httpx": httpx.__version__}
 
     emit(asyncio.run(main()))
 
 
-def fanout_part(args: Any, report: Report) -> dict[str, Any]:
-    import fanout
+def h2_measure(n: int, budget: float) -> fanout.Result:
+    """One ``httpx-h2`` run: the HTTP/2 server, then the client process."""
+    result = fanout.Result("httpx-h2", n)
+    python, env = h.interpreter(None)
+    with tempfile.TemporaryDirectory() as tmp:
+        ca_file = os.path.join(tmp, "ca.pem")
+        server = h.Worker([python, str(SCRIPT), "--serve-h2", ca_file], env, stdin=True)
+        try:
+            ready = server.next(60)
+            if ready is None:
+                raise RuntimeError(f"the HTTP/2 server did not start ({server.failure()})")
+            cmd = [python, str(SCRIPT), "--h2-worker", "--n", str(n), "--budget", str(budget)]
+            cmd += ["--url", f"https://127.0.0.1:{ready['ports'][0]}", "--ca", ca_file]
+            run = h.collect(cmd, env, budget + 90)
+            if run.error or not run.messages:
+                result.error = f"client {run.error or 'reported nothing'}"
+            else:
+                result.data = run.messages[-1]
+        finally:
+            if server.proc.stdin is not None:
+                server.proc.stdin.close()
+            with contextlib.suppress(TimeoutError):
+                result.server = server.next(30) or {}
+            server.stop()
+    return result
 
+
+def fanout_part(args: argparse.Namespace, report: Report) -> list[dict[str, Any]]:
     ns = args.n or ([200] if args.quick else [1000, 10000])
-    python, env = interpreter(None)
-    out: dict[str, Any] = {}
-    rows = []
+    h1 = argparse.Namespace(framing="chunked", ports=1, budget=args.budget)
+    results: list[fanout.Result] = []
     for n in ns:
         for impl in ("httpx-h2", "aiohttp-h1"):
-            with tempfile.TemporaryDirectory() as tmp:
-                ca_file = os.path.join(tmp, "ca.pem")
-                if impl == "httpx-h2":
-                    server: Any = Worker(
-                        [python, str(SCRIPT), "--serve-h2", ca_file], env, stdin=True
-                    )
-                    ready = server.next(60)
-                    url = f"https://127.0.0.1:{ready['ports'][0]}" if ready else ""
-                else:
-                    server = LoadServer(
-                        "--counts",
-                        f"flags:{fanout.EVENTS}",
-                        "--framings",
-                        "chunk-per-event",
-                        "--lifetime",
-                        str(args.budget + 120),
-                    )
-                    url = f"http://127.0.0.1:{server.port}/flags/chunk-per-event?mode=hold"
-                try:
-                    cmd = [
-                        python,
-                        str(SCRIPT),
-                        "--fanout-worker",
-                        impl,
-                        "--n",
-                        str(n),
-                        "--url",
-                        url,
-                        "--ca",
-                        ca_file,
-                        "--budget",
-                        str(args.budget),
-                    ]
-                    messages, error = collect(cmd, env, args.budget + 90)
-                finally:
-                    if impl == "httpx-h2":
-                        if server.proc.stdin is not None:
-                            server.proc.stdin.close()
-                        stats = server.next(30) or {}
-                        server.stop()
-                    else:
-                        server.stop()
-                        stats = server.stats
-            data = messages[-1] if messages else {"error": error}
-            connections = stats.get("connections") or 0
-            data["server_connections"] = connections
-            out[f"{impl} {n}"] = data
-            progress(f"fan-out {impl} N={n}: {json.dumps(data)[:300]}")
-            per_conn = f"{n / connections:.0f}" if connections else "?"
-            rows.append([
-                impl, f"{n:,}", f"{data.get('complete', 0):,}",
-                f"{data.get('rss_per_stream_kb', float('nan')):.1f}",
-                f"{data.get('cpu_per_stream_ms', float('nan')):.2f}",
-                str(connections), per_conn,
-                f"{data.get('all_received_s') or float('nan'):.2f}",
-            ])  # fmt: skip
+            h.progress(f"fan-out {impl} N={n} ...")
+            result = (
+                h2_measure(n, args.budget) if impl == "httpx-h2" else fanout.measure("ours", n, h1)
+            )
+            result.impl = impl
+            results.append(result)
+            h.progress(f"  {result.error or result.data.get('complete')} complete")
+    rows = []
+    for r in results:
+        d, connections = r.data, r.server.get("connections") or 0
+        received = d.get("all_received_s")
+        rows.append([
+            r.impl, f"{r.n:,}", f"{d['complete']:,}" if d else f"FAIL: {r.error}",
+            f"{d.get('rss_per_stream_kb', float('nan')):.1f}",
+            f"{d.get('cpu_per_stream_ms', float('nan')):.2f}", f"{connections:,}",
+            f"{r.n / connections:.0f}" if connections else "?",
+            "-" if received is None else f"{received:.2f}",
+        ])  # fmt: skip
+    report.line()
     report.line("Fan-out: N streams in one event loop, each reading 10 events then held open:")
     report.table(
-        ["transport", "N", "complete", "RSS/stream KB", "CPU/stream ms", "connections", "streams/conn", "all received s"],
-        rows,
+        ["transport", "N", "complete", "RSS/stream KB", "CPU/stream ms", "server connections", "streams/connection", "all received (s)"],
+        rows, range(1, 8),
     )  # fmt: skip
-    return out
+    keys = ("impl", "n", "data", "server", "error")
+    return [{k.replace("data", "client"): getattr(r, k) for k in keys} for r in results]
 
 
 def main() -> int:
@@ -395,25 +309,26 @@ def main() -> int:
     if len(sys.argv) > 1 and sys.argv[1] == "--serve-h2":
         serve_h2(sys.argv[2])
         return 0
-    parser = arguments(__doc__, "small inputs, one round, N = 200")
-    parser.add_argument("--part", choices=("throughput", "fanout", "all"), default="all")
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--clients", help="comma-separated throughput clients (default: all)")
-    parser.add_argument("--n", type=int, action="append", help="fan-out streams (repeatable)")
-    parser.add_argument("--budget", type=float, default=120.0)
-    parser.add_argument("--markdown", metavar="PATH")
-    parser.add_argument("--fanout-worker", metavar="IMPL")
-    parser.add_argument("--url")
-    parser.add_argument("--ca")
+    parser = h.arguments(__doc__, "small inputs, one round, N = 200")
+    add = parser.add_argument
+    add("--part", choices=("throughput", "fanout", "all"), default="all", help="what to run (all)")
+    add("--rounds", type=int, default=3, help="throughput rounds (3)")
+    add("--clients", help=f"comma-separated throughput clients, of: {', '.join(CLIENTS)}")
+    add("--n", type=int, action="append", help="fan-out streams (repeatable; 1000 and 10000)")
+    add("--budget", type=float, default=120.0, help="seconds for all streams to complete (120)")
+    add("--markdown", metavar="PATH", help="write the tables as Markdown")
+    add("--h2-worker", action="store_true", help=argparse.SUPPRESS)
+    add("--url", help=argparse.SUPPRESS)
+    add("--ca", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.fanout_worker:
-        fanout_worker(args.fanout_worker, args.n[0], args.url, args.ca, args.budget)
+    if args.h2_worker:
+        h2_worker(args.n[0], args.url, args.ca, args.budget)
         return 0
     report = Report(markdown=bool(args.markdown))
-    report.line(f"Machine: {machine()}")
+    report.line(f"Machine: {h.machine()}")
     data: dict[str, Any] = {}
     if args.part in ("throughput", "all"):
-        data["throughput"] = throughput(args, report)
+        data["throughput"] = throughput_part(args, report)
     if args.part in ("fanout", "all"):
         data["fanout"] = fanout_part(args, report)
     report.save(args.json, data, args.markdown)

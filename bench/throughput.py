@@ -21,6 +21,7 @@ import json
 import statistics
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -149,12 +150,15 @@ def ratio(num: Cell | None, den: Cell | None, attr: str = "wall") -> float | Non
 
 def run_once(
     client: Client, python: tuple[str, dict[str, str]], server: LoadServer, case: str,
-    budget: float, with_versions: bool = False,
+    budget: float, with_versions: bool = False, worker: Sequence[str] = (str(CLIENTS_SCRIPT),),
 ) -> dict[str, Any]:  # fmt: skip
-    """One worker run: its result message with a ``status`` (and ``reason`` if not OK)."""
+    """
+    One worker run: its result message with a ``status`` (and ``reason`` if not OK).
+    ``worker``: the script (and its first arguments) that runs ``_tp_clients.main``.
+    """
     expect = server.cases[case]
     cmd = [
-        python[0], str(CLIENTS_SCRIPT), client.name, server.url(case), str(expect["events"]),
+        python[0], *worker, client.name, server.url(case), str(expect["events"]),
         client.kind, ",".join(client.dists) if with_versions else "",
     ]  # fmt: skip
     run = h.collect(cmd, python[1], budget)

@@ -1,6 +1,8 @@
 """
-The httpx transport: throughput against the SSE readers of the httpx world, and fan-out of
-many streams over HTTP/2 against our aiohttp transport over HTTP/1.1.
+The httpx transport: throughput against httpx-sse and httpx2's sse(), fan-out over HTTP/2.
+
+Throughput against the SSE readers of the httpx world, and fan-out of many streams over HTTP/2
+against our aiohttp transport over HTTP/1.1.
 
 Usage::
 

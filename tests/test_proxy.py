@@ -1,7 +1,8 @@
 """
-Proxies, for both clients over every transport (urllib3, aiohttp, httpx), against a real proxy (proxy.py, tests/proxy_server.py) and real
-servers on 127.0.0.1: plain and ``CONNECT`` requests, authentication, the environment and
-``NO_PROXY``, a proxy that refuses or dies, and credentials that never show.
+Proxies, for both clients over each of their transports (urllib3, aiohttp, httpx), against
+a real proxy (proxy.py, tests/proxy_server.py) and real servers on 127.0.0.1: plain and
+``CONNECT`` requests, authentication, the environment and ``NO_PROXY``, redirects, a proxy
+that refuses or dies, and credentials that never show.
 """
 
 from __future__ import annotations
@@ -23,9 +24,13 @@ import urllib3
 
 from ld_eventsource._http import Proxies, Proxy, bypass
 from ld_eventsource.actions import Event, Fault, Start
-from ld_eventsource.config import ConnectStrategy, ErrorStrategy, RetryDelayStrategy
+from ld_eventsource.config import (
+    AsyncConnectStrategy,
+    ConnectStrategy,
+    ErrorStrategy,
+    RetryDelayStrategy,
+)
 from ld_eventsource.errors import HTTPProtocolError, HTTPStatusError, ProxyError
-from ld_eventsource.config import AsyncConnectStrategy
 from ld_eventsource.testing import Conn, events_handler, redirect_handler, sse
 from tests.drivers import DRIVERS, Driver, HttpxAsyncDriver, HttpxSyncDriver
 from tests.proxy_server import ProxyServer
@@ -267,13 +272,14 @@ def test_each_redirect_chooses_its_proxy(
     # NO_PROXY sends localhost direct; the redirect to 127.0.0.1 goes through the proxy.
     monkeypatch.setenv("HTTP_PROXY", proxy.url)
     monkeypatch.setenv("NO_PROXY", "localhost")
-    with SSEServer(events_handler([sse(data="after the redirect")])) as target:
-        with SSEServer(redirect_handler(target.url + "/redirected")) as first:
-            start = f"http://localhost:{first.port}/start"
-            client = driver.client(start)
-            assert data_of(driver.take_until_end(client, events=True)) == ["after the redirect"]
-            driver.close(client)
-            assert first.requests[0].path == "/start"
+    with (
+        SSEServer(events_handler([sse(data="after the redirect")])) as target,
+        SSEServer(redirect_handler(target.url + "/redirected")) as first,
+    ):
+        client = driver.client(f"http://localhost:{first.port}/start")
+        assert data_of(driver.take_until_end(client, events=True)) == ["after the redirect"]
+        driver.close(client)
+        assert first.requests[0].path == "/start"
     assert proxy.wait_log(f"GET 127.0.0.1:{target.port}/redirected")
     assert f"localhost:{first.port}" not in proxy.log()
 

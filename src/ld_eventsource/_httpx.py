@@ -40,7 +40,7 @@ from ld_eventsource._connect import (
     ConnectionClient,
     ConnectionResult,
 )
-from ld_eventsource._decompress import ACCEPT_ENCODING, Decompressor
+from ld_eventsource._decompress import Decompressor
 from ld_eventsource._http import (
     DEFAULT_CONNECT_TIMEOUT,
     HttpParams,
@@ -203,9 +203,9 @@ class HttpxTransport:
 
     def first_request(self, client: Any, request: Request, trace: Any = None) -> Any:
         """The httpx request of the first attempt: the client's headers, cookies, params."""
+        # Accept-Encoding is in request.headers already: the shared rule of _http, the codings
+        # that _decompress undoes, unless the caller's headers set it.
         headers = _encoded(request.headers)
-        if not any(name.lower() == "accept-encoding" for name in headers):
-            headers["Accept-Encoding"] = ACCEPT_ENCODING.encode()  # only what the client can undo
         options = dict(self._options)
         extensions = dict(options.pop("extensions", None) or {})
         if trace is not None:

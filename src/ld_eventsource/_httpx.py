@@ -323,13 +323,13 @@ class _Routes:
             if transport is None:
                 options: dict[str, Any] = {"http2": self._http2, "limits": self._limits}
                 if proxy is not None:
-                    authorization = proxy.authorization()
-                    # The credentials as a header of the proxy's requests (CONNECT, or the
-                    # request it forwards), never in a URL that httpx may show.
-                    options["proxy"] = httpx.Proxy(
-                        proxy.url,
-                        headers={"Proxy-Authorization": authorization} if authorization else None,
-                    )
+                    # The credentials apart from the URL: httpx sends them as a basic
+                    # Proxy-Authorization header to the proxy only (in CONNECT, or in the
+                    # request it forwards), and masks the password in its Proxy's repr.
+                    auth = None
+                    if proxy.username is not None:
+                        auth = (proxy.username, proxy.password or "")
+                    options["proxy"] = httpx.Proxy(proxy.url, auth=auth)
                 kind = httpx.AsyncHTTPTransport if self._asynchronous else httpx.HTTPTransport
                 transport = self._transports[proxy] = kind(trust_env=False, **options)
             return transport

@@ -12,6 +12,8 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, Literal, overload
 
+import httpx
+
 from ld_eventsource import AsyncSSEClient, SSEClient
 from ld_eventsource.actions import Action, Event
 from ld_eventsource.config import AsyncConnectStrategy, ConnectStrategy
@@ -252,6 +254,10 @@ class HttpxSyncDriver(SyncDriver):
 
     name = "sync-httpx"
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._http: list[httpx.Client] = []
+
     def strategy(self, url: str, **kwargs: Any) -> Any:
         return ConnectStrategy.httpx(url, **kwargs)
 
@@ -259,11 +265,28 @@ class HttpxSyncDriver(SyncDriver):
         args, kwargs = _with_strategy(self.strategy, args, kwargs)
         return super().client(*args, **kwargs)
 
+    def httpx_client(self, **kwargs: Any) -> httpx.Client:
+        """An ``httpx.Client`` of the caller's, closed by :meth:`finish` after the clients."""
+        http = httpx.Client(**kwargs)
+        self._http.append(http)
+        return http
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            for http in self._http:
+                http.close()
+
 
 class HttpxAsyncDriver(AsyncDriver):
     """Drives :class:`AsyncSSEClient` over :meth:`AsyncConnectStrategy.httpx`."""
 
     name = "async-httpx"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._http: list[httpx.AsyncClient] = []
 
     def strategy(self, url: str, **kwargs: Any) -> Any:
         return AsyncConnectStrategy.httpx(url, **kwargs)
@@ -271,6 +294,28 @@ class HttpxAsyncDriver(AsyncDriver):
     def client(self, *args: Any, **kwargs: Any) -> Any:
         args, kwargs = _with_strategy(self.strategy, args, kwargs)
         return super().client(*args, **kwargs)
+
+    def httpx_client(self, **kwargs: Any) -> httpx.AsyncClient:
+        """An ``httpx.AsyncClient`` of the caller's, closed by :meth:`finish` after the clients."""
+
+        async def make() -> httpx.AsyncClient:
+            return httpx.AsyncClient(**kwargs)
+
+        http: httpx.AsyncClient = self.run(make())
+        self._http.append(http)
+        return http
+
+    def finish(self) -> None:
+        async def close() -> None:
+            for client in self._clients:
+                await client.close()
+            for http in self._http:
+                await http.aclose()
+
+        try:
+            self.run(close())
+        finally:
+            super().finish()
 
 
 DRIVERS: dict[str, Callable[[], Driver]] = {

@@ -2,8 +2,9 @@
 The httpx transport (:meth:`ConnectStrategy.httpx`, :meth:`AsyncConnectStrategy.httpx`).
 
 The hostile-server tables of ``test_hostile``, ``test_connection_details`` and
-``test_reconnect_recipes`` run here over httpx too (sync and async), so that it rejects what
-the other transports reject, with the same errors; what only httpx has (``client=``,
+``test_reconnect_recipes``, and that of ``test_compression``, run here over httpx too (sync
+and async), so that it rejects what the other transports reject, with the same errors;
+``test_proxy`` runs its table over every transport itself; what only httpx has (``client=``,
 ``http2=``, httpx2's clients) is tested below. HTTP/2 itself is in ``test_http2``.
 """
 
@@ -34,6 +35,14 @@ from tests.drivers import Driver, HttpxAsyncDriver, HttpxSyncDriver
 from tests.sse_server import SSEServer
 
 # The tables of the other modules, over httpx: the same functions, with this module's driver.
+from tests.test_compression import (  # noqa: F401
+    test_a_corrupt_stream_is_a_fault_and_a_reconnect,
+    test_an_unknown_coding_is_named,
+    test_both_clients_ask_for_every_coding_they_undo,
+    test_each_coding_reads,
+    test_each_event_arrives_before_the_next_is_sent,
+    test_raw_deflate_reads,
+)
 from tests.test_connection_details import (  # noqa: F401
     test_content_type_error_names_the_status,
     test_refused_connection_keeps_its_cause,
@@ -105,6 +114,17 @@ def test_a_bad_chunk_size(driver: Driver, size_line: bytes) -> None:
 @pytest.mark.parametrize("location", ["ftp://127.0.0.1/x", "file:///etc/passwd"])
 def test_a_redirect_to_an_unusable_location(driver: Driver, location: str) -> None:
     test_hostile.test_a_redirect_to_an_unusable_location(driver, location)
+
+
+def test_a_caller_may_ask_for_identity(driver: Driver) -> None:
+    # test_compression's, with the headers option only: httpx_request_options set no header.
+    with SSEServer(events_handler([sse(data="plain")])) as server:
+        strategy = driver.strategy(server.url, headers={"accept-encoding": "identity"})
+        assert [e.data for e in driver.take_until_end(driver.client(strategy), events=True)] == [
+            "plain"
+        ]
+        request = server.wait_request()
+    assert request.headers.get_all("accept-encoding") == ["identity"]
 
 
 def test_a_redirect_to_a_location_httpx_cannot_parse(driver: Driver) -> None:

@@ -8,6 +8,13 @@ cookies and its ``auth`` included). The body is read raw (``iter_raw``) and a co
 is undone by :mod:`._decompress`, in bounded pieces, so that the size limit applies to the
 decoded bytes and each event comes out as soon as its bytes arrive.
 
+Proxies: with a client of its own, the proxy of each request is the one that the shared
+rule of :mod:`._http` chooses for its URL (:class:`._http.ProxyChoice`: the ``proxy``
+option, or the environment with ``NO_PROXY``), not httpx's ``trust_env``, which reads the
+environment by other rules. The client routes each request to an httpx transport of that
+proxy (:class:`_Routes`), so that a redirect to another host goes the way its URL says. A
+caller's client keeps its own proxy settings.
+
 The module works with ``httpx`` and with its fork ``httpx2``, which keeps the client API
 under another name: every class and exception is taken from the module of the caller's
 client (:class:`_Library`).
@@ -33,10 +40,12 @@ from ld_eventsource._connect import (
     ConnectionClient,
     ConnectionResult,
 )
-from ld_eventsource._decompress import ACCEPT_ENCODING, Decompressor
+from ld_eventsource._decompress import Decompressor
 from ld_eventsource._http import (
     DEFAULT_CONNECT_TIMEOUT,
     HttpParams,
+    Proxy,
+    ProxyChoice,
     Request,
     check_response,
     redirect_after,
@@ -44,6 +53,7 @@ from ld_eventsource._http import (
 from ld_eventsource.errors import (
     CaseInsensitiveHeaders,
     HTTPProtocolError,
+    ProxyError,
     StreamTimeoutError,
 )
 
@@ -70,6 +80,7 @@ class _Library:
         "client_class",
         "module",
         "network_error",
+        "proxy_error",
         "read_timeout",
         "remote_error",
     )
@@ -82,6 +93,7 @@ class _Library:
         self.read_timeout: type[Exception] = module.ReadTimeout
         self.remote_error: type[Exception] = module.RemoteProtocolError
         self.network_error: type[Exception] = module.NetworkError
+        self.proxy_error: type[Exception] = module.ProxyError
 
     @classmethod
     def of(cls, client: Any, *, asynchronous: bool) -> _Library:
@@ -109,6 +121,11 @@ class HttpxTransport:
             raise ValueError(
                 "http2=True applies to the client the strategy creates; a client you pass"
                 " uses HTTP/2 if you created it with http2=True"
+            )
+        if client is not None and params.proxy.mode == "fixed":
+            raise ValueError(
+                "proxy cannot be given with a client of your own: the client's own proxy"
+                " settings are used (httpx.Client(proxy=...))"
             )
         self._library = (
             _Library.of(client, asynchronous=asynchronous)
@@ -157,21 +174,38 @@ class HttpxTransport:
             return _AsyncClient(self, logger)
         return _SyncClient(self, logger)
 
-    def _new_client(self) -> Any:
-        """A client of our own: no connection limit, no redirects, no environment."""
+    def proxies(self) -> ProxyChoice | None:
+        """
+        The proxies of one connection client (the environment is read here), or ``None``
+        when the caller's client decides.
+        """
+        return self._params.proxy.resolve() if self._client is None else None
+
+    def _new_client(self, proxies: ProxyChoice | None) -> Any:
+        """
+        A client of our own: no connection limit, no redirects, no environment; through
+        the proxies that ``proxies`` chooses for each URL, if it names any.
+        """
+        limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
+        options: dict[str, Any] = {}
+        if proxies is not None and any(proxies.proxies.values()):
+            asynchronous = self._library.client_class is httpx.AsyncClient
+            routes = _Routes(proxies, http2=self._http2, limits=limits, asynchronous=asynchronous)
+            options["transport"] = _AsyncRouting(routes) if asynchronous else _SyncRouting(routes)
         return self._library.client_class(
             http2=self._http2,
-            limits=httpx.Limits(max_connections=None, max_keepalive_connections=None),
+            limits=limits,
             follow_redirects=False,
             trust_env=False,
             timeout=self._timeout,
+            **options,
         )
 
     def first_request(self, client: Any, request: Request, trace: Any = None) -> Any:
         """The httpx request of the first attempt: the client's headers, cookies, params."""
+        # Accept-Encoding is in request.headers already: the shared rule of _http, the codings
+        # that _decompress undoes, unless the caller's headers set it.
         headers = _encoded(request.headers)
-        if not any(name.lower() == "accept-encoding" for name in headers):
-            headers["Accept-Encoding"] = ACCEPT_ENCODING.encode()  # only what the client can undo
         options = dict(self._options)
         extensions = dict(options.pop("extensions", None) or {})
         if trace is not None:
@@ -186,10 +220,13 @@ class HttpxTransport:
             **options,
         )
 
-    def verdict(self, response: Any, request: Request, followed: int) -> tuple[Request | None, str]:
+    def verdict(
+        self, response: Any, request: Request, followed: int, *, via_proxy: bool = False
+    ) -> tuple[Request | None, str]:
         """
         What to do with a response: the request that follows it (a redirect), or ``None``
-        and its content coding. Raises as :func:`.check_response` does.
+        and its content coding. Raises as :func:`.check_response` does (``via_proxy``: the
+        request went through a proxy of ours, whose ``407`` is a :class:`.ProxyError`).
         """
         headers = response.headers
         # The request as httpx sent it: with the headers of the caller's client, its auth
@@ -206,7 +243,9 @@ class HttpxTransport:
         )
         if follow is not None:
             return follow, "identity"
-        return None, check_response(response.status_code, headers, headers.get("content-type"))
+        return None, check_response(
+            response.status_code, headers, headers.get("content-type"), via_proxy=via_proxy
+        )
 
     def next_request(self, client: Any, follow: Request, previous: Any) -> Any:
         """The httpx request that follows a redirect, with the cookies of the client's jar."""
@@ -239,6 +278,12 @@ class HttpxTransport:
             # A response head or framing that h11 rejects, a body cut short, a stream reset
             # by the server (RST_STREAM) or a connection it ended (GOAWAY).
             return HTTPProtocolError(f"{type(error).__name__}: {str(error)[:200]}")
+        if isinstance(error, self._library.proxy_error):
+            # httpcore's message for a refused CONNECT: "407 Proxy Authentication Required".
+            status = str(error)[:3]
+            if status.isdigit():
+                return ProxyError(int(status))
+            return None
         if isinstance(error, self._library.network_error):
             # As the other transports report it: the OSError under httpx's and httpcore's
             # wrappers (ConnectionResetError, ConnectionRefusedError, ...).
@@ -249,6 +294,81 @@ class HttpxTransport:
                 return cause
             return ConnectionResetError(f"{type(error).__name__}: {str(error)[:200]}")
         return None
+
+
+class _Routes:
+    """
+    The httpx transports of a client of our own that goes through proxies: one for each
+    proxy that :class:`.ProxyChoice` names, and one for direct requests, made when first
+    needed; each request goes to that of the proxy chosen for its URL.
+    """
+
+    __slots__ = ("_asynchronous", "_choice", "_http2", "_limits", "_lock", "_transports")
+
+    def __init__(
+        self, choice: ProxyChoice, *, http2: bool, limits: Any, asynchronous: bool
+    ) -> None:
+        self._choice = choice
+        self._http2 = http2
+        self._limits = limits
+        self._asynchronous = asynchronous
+        self._lock = threading.Lock()
+        self._transports: dict[Proxy | None, Any] = {}
+
+    def transport(self, url: Any) -> Any:
+        """The httpx transport for a request to ``url``."""
+        proxy = self._choice.for_url(str(url))
+        with self._lock:
+            transport = self._transports.get(proxy)
+            if transport is None:
+                options: dict[str, Any] = {"http2": self._http2, "limits": self._limits}
+                if proxy is not None:
+                    # The credentials apart from the URL: httpx sends them as a basic
+                    # Proxy-Authorization header to the proxy only (in CONNECT, or in the
+                    # request it forwards), and masks the password in its Proxy's repr.
+                    auth = None
+                    if proxy.username is not None:
+                        auth = (proxy.username, proxy.password or "")
+                    options["proxy"] = httpx.Proxy(proxy.url, auth=auth)
+                kind = httpx.AsyncHTTPTransport if self._asynchronous else httpx.HTTPTransport
+                transport = self._transports[proxy] = kind(trust_env=False, **options)
+            return transport
+
+    def made(self) -> list[Any]:
+        """The transports made so far, which the client closes with it."""
+        with self._lock:
+            return list(self._transports.values())
+
+
+class _SyncRouting(httpx.BaseTransport):
+    """:class:`_Routes` as the transport of an ``httpx.Client``."""
+
+    def __init__(self, routes: _Routes) -> None:
+        self._routes = routes
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response: httpx.Response = self._routes.transport(request.url).handle_request(request)
+        return response
+
+    def close(self) -> None:
+        for transport in self._routes.made():
+            transport.close()
+
+
+class _AsyncRouting(httpx.AsyncBaseTransport):
+    """:class:`_Routes` as the transport of an ``httpx.AsyncClient``."""
+
+    def __init__(self, routes: _Routes) -> None:
+        self._routes = routes
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        transport = self._routes.transport(request.url)
+        response: httpx.Response = await transport.handle_async_request(request)
+        return response
+
+    async def aclose(self) -> None:
+        for transport in self._routes.made():
+            await transport.aclose()
 
 
 def _encoded(headers: Mapping[str, str | bytes]) -> dict[str, bytes]:
@@ -394,12 +514,20 @@ class _Attempt:
                 _shutdown(stream)  # closed while connecting: fails at the first I/O
 
 
+def _log_connecting(logger: Logger, url: str, proxy: Proxy | None) -> None:
+    if proxy is None:
+        logger.info("Connecting to stream at %s", url)
+    else:  # the proxy's URL never holds its credentials
+        logger.info("Connecting to stream at %s via %s", url, proxy.url)
+
+
 class _SyncClient(ConnectionClient):
-    __slots__ = ("_attempt", "_closed", "_http", "_lock", "_logger", "_transport")
+    __slots__ = ("_attempt", "_closed", "_http", "_lock", "_logger", "_proxies", "_transport")
 
     def __init__(self, transport: HttpxTransport, logger: Logger):
         self._transport = transport
         self._logger = logger
+        self._proxies = transport.proxies()
         self._http: Any = transport._client
         self._closed = False
         self._attempt: _Attempt | None = None
@@ -410,7 +538,7 @@ class _SyncClient(ConnectionClient):
             if self._closed:
                 raise ConnectionAbortedError("the client was closed")
             if self._http is None:
-                self._http = self._transport._new_client()
+                self._http = self._transport._new_client(self._proxies)
             return self._http
 
     def connect(self, last_event_id: str | None) -> ConnectionResult:
@@ -422,10 +550,13 @@ class _SyncClient(ConnectionClient):
         followed = 0
         try:
             while True:
-                self._logger.info("Connecting to stream at %s", request.url)
+                proxy = self._proxies.for_url(request.url) if self._proxies else None
+                _log_connecting(self._logger, request.url, proxy)
                 response = self._send(client, prepared, first=followed == 0)
                 try:
-                    follow, coding = transport.verdict(response, request, followed)
+                    follow, coding = transport.verdict(
+                        response, request, followed, via_proxy=proxy is not None
+                    )
                 except BaseException:
                     response.close()  # at once, whatever the body does
                     raise
@@ -539,11 +670,12 @@ class _SyncStream:
 
 
 class _AsyncClient(AsyncConnectionClient):
-    __slots__ = ("_closed", "_http", "_logger", "_pending", "_transport")
+    __slots__ = ("_closed", "_http", "_logger", "_pending", "_proxies", "_transport")
 
     def __init__(self, transport: HttpxTransport, logger: Logger):
         self._transport = transport
         self._logger = logger
+        self._proxies = transport.proxies()
         self._http: Any = transport._client
         self._closed = False
         self._pending: asyncio.Future[Any] | None = None
@@ -554,15 +686,18 @@ class _AsyncClient(AsyncConnectionClient):
         if self._closed:
             raise ConnectionAbortedError("the client was closed")
         if self._http is None:
-            self._http = transport._new_client()
+            self._http = transport._new_client(self._proxies)
         client = self._http
         prepared = transport.first_request(client, request)
         followed = 0
         while True:
-            self._logger.info("Connecting to stream at %s", request.url)
+            proxy = self._proxies.for_url(request.url) if self._proxies else None
+            _log_connecting(self._logger, request.url, proxy)
             response = await self._send(client, prepared, first=followed == 0)
             try:
-                follow, coding = transport.verdict(response, request, followed)
+                follow, coding = transport.verdict(
+                    response, request, followed, via_proxy=proxy is not None
+                )
             except BaseException:
                 await response.aclose()  # at once, whatever the body does
                 raise

@@ -107,12 +107,15 @@ class AsyncConnectStrategy:
         read_timeout: float | None = None,
         max_redirects: int = 10,
         http2: bool = False,
+        proxy: str | Literal[False] | None = None,
     ) -> AsyncConnectStrategy:
         """
         The HTTP implementation on ``httpx`` (the ``httpx`` extra; ``http2`` for HTTP/2).
 
         Every option is that of :meth:`.ConnectStrategy.httpx`, documented there, with an
-        ``httpx.AsyncClient`` (or an ``httpx2.AsyncClient``) as ``client``. Many streams
+        ``httpx.AsyncClient`` (or an ``httpx2.AsyncClient``) as ``client``, ``proxy``
+        included (the proxy option of :meth:`.ConnectStrategy.http`; with ``client``, the
+        client's own proxy settings apply). Many streams
         share one HTTP/2 connection when their strategies share one client created with
         ``http2=True`` (at most 100 streams a client: see there).
         """

@@ -122,12 +122,16 @@ class ConnectStrategy:
         read_timeout: float | None = None,
         max_redirects: int = 10,
         http2: bool = False,
+        proxy: str | Literal[False] | None = None,
     ) -> ConnectStrategy:
         """
         The HTTP implementation on ``httpx`` (the ``httpx`` extra; ``http2`` for HTTP/2).
 
-        ``url``, ``headers``, ``query_params``, ``method``, ``body``, ``read_timeout`` and
-        ``max_redirects`` are the options of :meth:`http`, with the same meaning. Redirects
+        ``url``, ``headers``, ``query_params``, ``method``, ``body``, ``read_timeout``,
+        ``max_redirects`` and ``proxy`` are the options of :meth:`http`, with the same
+        meaning: ``proxy=None`` reads the environment by the rules of :meth:`http` (not by
+        httpx's ``trust_env``, whose rules differ), ``False`` uses no proxy, a URL is used
+        for every request; the proxy is chosen again for each request of a redirect. Redirects
         are followed by the client with the rules of :meth:`http` (httpx's own
         ``follow_redirects`` is not used), applied to the headers that httpx sent: those of
         the client and its ``auth`` are not sent to another origin either.
@@ -138,8 +142,11 @@ class ConnectStrategy:
             its own (10 seconds to connect and to write, no bound on reads unless
             ``read_timeout`` is set, nor on the wait for a connection of its pool, so give
             it ``limits`` large enough for all its streams). Its ``follow_redirects`` does
-            not apply either. Without one the client creates its own (no connection limit,
-            no proxy or certificate from the environment) and closes it in ``close()``.
+            not apply either. Its own proxy settings apply, and ``proxy`` must then be
+            ``None`` or ``False`` (``ValueError`` otherwise; give the client
+            ``proxy=...``). Without one the client creates its own (no connection limit, no
+            certificate from the environment; the proxy of ``proxy``) and closes it in
+            ``close()``.
             To carry many streams over one HTTP/2 connection, give their strategies the
             same client, created with ``http2=True``, one client for every 100 streams
             (httpcore puts at most 100 on a connection and opens no other for more).

@@ -47,8 +47,8 @@ from ld_eventsource._http import (
     Proxy,
     ProxyChoice,
     Request,
-    check_response,
-    redirect_after,
+    log_connecting,
+    verdict,
 )
 from ld_eventsource.errors import (
     CaseInsensitiveHeaders,
@@ -238,13 +238,13 @@ class HttpxTransport:
             {k.decode("latin-1"): v for k, v in sent.headers.raw if k.lower() not in _RECOMPUTED},
             request.body,
         )
-        follow = redirect_after(
-            request, response.status_code, headers, followed, self._params.max_redirects
-        )
-        if follow is not None:
-            return follow, "identity"
-        return None, check_response(
-            response.status_code, headers, headers.get("content-type"), via_proxy=via_proxy
+        return verdict(
+            request,
+            response.status_code,
+            headers,
+            followed,
+            self._params.max_redirects,
+            via_proxy=via_proxy,
         )
 
     def next_request(self, client: Any, follow: Request, previous: Any) -> Any:
@@ -514,13 +514,6 @@ class _Attempt:
                 _shutdown(stream)  # closed while connecting: fails at the first I/O
 
 
-def _log_connecting(logger: Logger, url: str, proxy: Proxy | None) -> None:
-    if proxy is None:
-        logger.info("Connecting to stream at %s", url)
-    else:  # the proxy's URL never holds its credentials
-        logger.info("Connecting to stream at %s via %s", url, proxy.url)
-
-
 class _SyncClient(ConnectionClient):
     __slots__ = ("_attempt", "_closed", "_http", "_lock", "_logger", "_proxies", "_transport")
 
@@ -551,7 +544,7 @@ class _SyncClient(ConnectionClient):
         try:
             while True:
                 proxy = self._proxies.for_url(request.url) if self._proxies else None
-                _log_connecting(self._logger, request.url, proxy)
+                log_connecting(self._logger, request.url, proxy)
                 response = self._send(client, prepared, first=followed == 0)
                 try:
                     follow, coding = transport.verdict(
@@ -692,7 +685,7 @@ class _AsyncClient(AsyncConnectionClient):
         followed = 0
         while True:
             proxy = self._proxies.for_url(request.url) if self._proxies else None
-            _log_connecting(self._logger, request.url, proxy)
+            log_connecting(self._logger, request.url, proxy)
             response = await self._send(client, prepared, first=followed == 0)
             try:
                 follow, coding = transport.verdict(

@@ -1,24 +1,18 @@
 """
 The benchmark harness, driver side; every script in ``bench/`` is a thin layer over it:
-
-- **interpreters**: this project runs under the project's ``.venv`` (or this interpreter with
-  ``src/`` on the path); the reference and every peer under a venv of its own in
-  ``bench/.venvs/`` (:class:`Venv`, created on first use; the reference shares the import name
-  ``ld_eventsource`` with this project, so it is never installed in the project's venv);
-- **workers**: each implementation runs in a subprocess under its interpreter and reports
-  with one JSON object a line (``_worker.emit``), read here by :class:`Worker` with a time
-  bound;
-- **rounds**: :func:`schedule` interleaves the runs of every implementation round by round,
-  the order rotated; :func:`paired_ratio` is the median of ratios taken within one round;
-- **the load server** (``_server.py``) in its own process: :class:`LoadServer`;
-- **the report**: :class:`Report` prints the tables and the targets and writes ``--json``
-  and ``--markdown``.
+interpreters (the project's ``.venv``; the reference and every peer in a venv of its own,
+:class:`Venv`, since the reference shares the import name ``ld_eventsource``), workers
+(:class:`Worker`, :func:`collect`: subprocesses that report one JSON object a line with
+``_worker.emit``), rounds (:func:`schedule` interleaves them, :func:`paired_ratio` takes ratios
+within one round), the load server (:class:`LoadServer`) and the report (:class:`Report`:
+tables, targets, ``--json`` and ``--markdown``).
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import functools
 import json
 import os
@@ -37,31 +31,6 @@ from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 from _worker import BENCH_DIR, REF_VERSION, REPO_ROOT, SRC_DIR
-
-__all__ = [
-    "PLOT",
-    "REF",
-    "SSE2",
-    "Check",
-    "Outcome",
-    "LoadServer",
-    "Report",
-    "Venv",
-    "Worker",
-    "arguments",
-    "clean_env",
-    "collect",
-    "fmt_rate",
-    "fmt_ratio",
-    "interpreter",
-    "machine",
-    "markdown_table",
-    "our_python",
-    "paired_ratio",
-    "progress",
-    "schedule",
-    "src_state",
-]
 
 VENVS_DIR = BENCH_DIR / ".venvs"
 SERVER = BENCH_DIR / "_server.py"
@@ -97,16 +66,10 @@ class Venv:
     imports: tuple[str, ...] = ()
 
 
-REF = Venv(
-    f"ref-{REF_VERSION}",
-    (f"launchdarkly-eventsource=={REF_VERSION}", "aiohttp"),
-    ("ld_eventsource.async_client", "aiohttp"),
-)
-SSE2 = Venv(
-    "aiohttp-sse-client2",
-    ("aiohttp-sse-client2==0.3.0", "aiohttp"),
-    ("aiohttp_sse_client2.client", "aiohttp"),
-)
+REF_REQUIREMENTS = (f"launchdarkly-eventsource=={REF_VERSION}", "aiohttp")
+REF = Venv(f"ref-{REF_VERSION}", REF_REQUIREMENTS, ("ld_eventsource.async_client", "aiohttp"))
+SSE2_REQUIREMENTS = ("aiohttp-sse-client2==0.3.0", "aiohttp")
+SSE2 = Venv("aiohttp-sse-client2", SSE2_REQUIREMENTS, ("aiohttp_sse_client2.client", "aiohttp"))
 PLOT = Venv("plot", ("matplotlib",), ("matplotlib",))
 
 
@@ -191,33 +154,28 @@ class Worker:
     """
 
     def __init__(self, cmd: Sequence[str], env: dict[str, str] | None = None, stdin: bool = False):
+        pipe, env = subprocess.PIPE, clean_env() if env is None else env
+        stdin_ = pipe if stdin else subprocess.DEVNULL
         self.proc = subprocess.Popen(
-            list(cmd),
-            stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=clean_env() if env is None else env,
-            text=True,
+            list(cmd), stdin=stdin_, stdout=pipe, stderr=pipe, env=env, text=True
         )
         self._messages: queue.Queue[dict[str, Any] | None] = queue.Queue()
         self._ended = False
         self._stderr: collections.deque[str] = collections.deque(maxlen=10)
-        self._threads = [threading.Thread(target=self._read, daemon=True) for _ in range(2)]
-        self._threads[0].start()
-        self._threads[1].start()
+        self._threads = [
+            threading.Thread(target=target, daemon=True) for target in (self._out, self._err)
+        ]
+        for thread in self._threads:
+            thread.start()
 
-    def _read(self) -> None:
-        if threading.current_thread() is self._threads[1]:
-            for line in self.proc.stderr or ():
-                if line.strip():
-                    self._stderr.append(line.rstrip())
-            return
+    def _err(self) -> None:
+        self._stderr.extend(line.rstrip() for line in self.proc.stderr or () if line.strip())
+
+    def _out(self) -> None:
         for line in self.proc.stdout or ():
-            if line.startswith("{"):
-                try:
+            with contextlib.suppress(ValueError):
+                if line.startswith("{"):
                     self._messages.put(json.loads(line))
-                except ValueError:
-                    pass
         self._messages.put(None)
 
     def next(self, timeout: float) -> dict[str, Any] | None:
@@ -240,10 +198,8 @@ class Worker:
         if self.proc.stdin is not None:
             self.proc.stdin.close()
         if not kill:
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self.proc.wait(timeout=grace)
-            except subprocess.TimeoutExpired:
-                pass
         if self.proc.poll() is None:
             self.proc.kill()
         code = self.proc.wait()
@@ -270,22 +226,15 @@ class Outcome:
 
 
 def collect(
-    cmd: Sequence[str],
-    env: dict[str, str] | None,
-    timeout: float,
-    *,
-    first: float | None = None,
-    each: float | None = None,
-    seen: Callable[[dict[str, Any]], object] = lambda message: None,
-) -> Outcome:
+    cmd: Sequence[str], env: dict[str, str] | None, timeout: float, *, first: float | None = None,
+    each: float | None = None, seen: Callable[[dict[str, Any]], object] = lambda message: None,
+) -> Outcome:  # fmt: skip
     """
     Runs a worker to its end, ``seen`` called on each message as it comes. It is killed
     (``timed_out``) past ``timeout`` seconds in all, ``first`` seconds before its first message
     or ``each`` seconds between two; ``error`` says why it failed (that, or its exit status).
     """
-    worker = Worker(cmd, env)
-    out = Outcome([])
-    deadline = time.monotonic() + timeout
+    worker, out, deadline = Worker(cmd, env), Outcome([]), time.monotonic() + timeout
     try:
         while True:
             wait = (first if not out.messages else each) or timeout
@@ -325,10 +274,8 @@ class LoadServer(Worker):
         """Stops the server and keeps what it reported in :attr:`stats`."""
         if self.proc.stdin is not None and not kill:
             self.proc.stdin.close()
-            try:
+            with contextlib.suppress(TimeoutError):
                 self.stats = self.next(grace) or {}
-            except TimeoutError:
-                pass
         return super().stop(kill, grace)
 
 
@@ -405,11 +352,13 @@ class Report:
         if self.markdown and md:
             self.md.append(text)
 
+    def para(self, text: str) -> None:
+        """:meth:`line` ``text``, then a blank line."""
+        self.line(text)
+        self.line()
+
     def table(
-        self,
-        header: Sequence[str],
-        rows: Sequence[Sequence[str]],
-        right: Collection[int] = (),
+        self, header: Sequence[str], rows: Sequence[Sequence[str]], right: Collection[int] = ()
     ) -> None:
         """The rows under the header, columns aligned (``right``: right-aligned), a rule."""
         widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
@@ -427,19 +376,20 @@ class Report:
 
     def targets(self, checks: Sequence[Check], what: str = "") -> None:
         """How many of ``checks`` were met, then the misses (all of them, if Markdown)."""
-        hits = sum(passed for _, passed, _ in checks)
-        if not self.markdown:
+        title = f"{' ' + what if what else ''}: {sum(c[1] for c in checks)}/{len(checks)} OK"
+        if self.markdown:
+            self.para(f"### Targets{title}")
+        else:
             self.line()
-            self.line(f"targets{' ' + what if what else ''}: {hits}/{len(checks)} OK")
-            for name, passed, detail in checks:
-                if not passed:
-                    self.line(f"  MISS: {name}{': ' + detail if detail else ''}")
-            return
-        self.line(f"### Targets{' ' + what if what else ''}: {hits}/{len(checks)} OK")
-        self.line()
+            self.line(f"targets{title}")
         for name, passed, detail in checks:
-            self.line(f"- {'OK  ' if passed else 'MISS'} {name}{': ' + detail if detail else ''}")
-        self.line()
+            text = f"{name}{': ' + detail if detail else ''}"
+            if self.markdown:
+                self.line(f"- {'OK  ' if passed else 'MISS'} {text}")
+            elif not passed:
+                self.line(f"  MISS: {text}")
+        if self.markdown:
+            self.line()
 
     def save(self, json_path: str | None, data: Any, markdown_path: str | None = None) -> None:
         """Writes ``data`` as JSON to ``json_path``, and the Markdown to ``markdown_path``."""
@@ -455,14 +405,11 @@ class Report:
 
 def machine() -> dict[str, str]:
     """The CPU model, the number of cores, the interpreter and the platform."""
-    cpu = "?"
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+        info = Path("/proc/cpuinfo").read_text().splitlines()
     except OSError:
-        pass
+        info = []
+    cpu = next((x.split(":", 1)[1].strip() for x in info if x.startswith("model name")), "?")
     python = f"{platform.python_implementation()} {platform.python_version()}"
     return {
         "cpu": cpu,

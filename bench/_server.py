@@ -1,43 +1,31 @@
 """
-The load server of the benchmarks: SSE over HTTP/1.1 on 127.0.0.1, in a process of its own
-(started by ``_harness.LoadServer``), on an asyncio loop, so that one process serves one fast
-reader or ten thousand held streams alike. Only the standard library:
-it runs under whatever interpreter starts it.
+The load server of the benchmarks: SSE over HTTP/1.1 on 127.0.0.1 in a process of its own
+(started by ``_harness.LoadServer``), on asyncio protocols, so that one process serves one fast
+reader or ten thousand held streams alike; the standard library only.
 
     python bench/_server.py [--counts small:20000,large:10] [--framings chunk-per-event,...]
                             [--extra small:100000[:FRAMING],...] [--ports N] [--interval-ms MS]
 
-Before it listens it builds the response of every (workload, framing) of ``--counts`` and
-``--extra`` in full (status line, headers and framed body), then prints one JSON line, the
-manifest: ``{"ports": [...], "cases": {"<workload>/<framing>": {"response_bytes",
-"body_bytes", "events", "crc"}}}`` (``crc``: crc32 over the UTF-8 data of the events, in
-order; an ``--extra`` case is named ``<workload>-<count>/<framing>``). It serves until its
-stdin closes (the driver holds the other end) or ``--lifetime`` runs out, then prints
-``{"connections", "open", "cpu"}``: connections served, still open, its CPU seconds.
-
-``GET /<case>?run=<token>&mode=<mode>``, the modes:
-
-- ``burst`` (the default): the whole response, sent as fast as the socket takes it, then the
-  server ends its side and waits for the client to close;
-- ``hold``: the response without its end (no last chunk, no close): the stream stays open,
-  as a quiet live stream does, until the client closes it;
-- ``paced`` (``GET /stamped/<framing>?mode=paced&events=N``): N events, one every
-  ``--interval-ms``, each ``id: <n>`` and ``data: <n> <time.time_ns() just before its send>``;
-  then the end. TCP_NODELAY is set (asyncio sets it on every TCP connection), so the framing
-  is the only difference between framings.
-
-A second request with the same ``run`` token gets ``204 No Content`` (which tells an SSE
-client to stop reconnecting), so a client that reconnects at the end cannot read twice.
-
-Framings: ``chunk-per-event`` (chunked, one chunk per event, what a server that flushes each
-event sends), ``large-chunks`` (chunked, 64 KiB chunks cut anywhere), ``close-delimited`` (no
-length, ``Connection: close``: the body ends when the server closes).
+It builds every response of ``--counts`` and ``--extra`` in full, prints the manifest (one
+JSON line: ``ports`` and, by ``<workload>/<framing>`` (``<workload>-<count>/<framing>`` for
+``--extra``), ``response_bytes``, ``body_bytes``, ``events`` and ``crc``, crc32 over the data),
+serves until its stdin closes or ``--lifetime`` runs out, then prints ``connections``, ``open``
+and ``cpu``. ``GET /<case>?run=<token>&mode=<mode>``: ``burst`` (the default: the whole
+response as fast as the socket takes it), ``hold`` (without its end: the stream stays open
+until the client closes it), ``paced`` (``/stamped/<framing>?mode=paced&events=N``: one
+event every ``--interval-ms``, ``data: <n> <time.time_ns() at its send>``). A second request
+with the same ``run`` token gets a 204 (an SSE client stops reconnecting), so no client reads
+twice. Framings: ``chunk-per-event``, ``large-chunks`` (64 KiB chunks cut anywhere) and
+``close-delimited``. ``--codings``: each case of ``--counts`` also compressed, flushed after
+each event (``<workload>+<coding>-flushed``) and in one go (``...-whole``); ``body_bytes`` is
+then the compressed body. docs/performance.md ("Load server") has the details.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -53,13 +41,8 @@ from _worker import raise_nofile
 
 FRAMINGS = ("chunk-per-event", "large-chunks", "close-delimited")
 # The full sizes: events per workload (large: events of LARGE_EVENT_BYTES).
-BASE_EVENTS = {
-    "small": 200_000,
-    "llm-tokens": 200_000,
-    "multiline": 20_000,
-    "large": 50,
-    "crlf": 200_000,
-}
+BASE_EVENTS = {"small": 200_000, "llm-tokens": 200_000, "multiline": 20_000, "large": 50}
+BASE_EVENTS["crlf"] = 200_000
 MULTILINE_LINES = 20
 LARGE_EVENT_BYTES = 1024 * 1024
 LARGE_CHUNK = 64 * 1024
@@ -67,12 +50,10 @@ HEAD_LIMIT = 64 * 1024
 MAX_PACED = 100_000
 
 _HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
-HEADS = {
-    "chunk-per-event": _HEAD + b"Transfer-Encoding: chunked\r\n\r\n",
-    "large-chunks": _HEAD + b"Transfer-Encoding: chunked\r\n\r\n",
-    "close-delimited": _HEAD + b"Connection: close\r\n\r\n",
-}
-ENDS = {"chunk-per-event": b"0\r\n\r\n", "large-chunks": b"0\r\n\r\n", "close-delimited": b""}
+CLOSE = "close-delimited"
+HEADS = {f: _HEAD + b"Transfer-Encoding: chunked\r\n\r\n" for f in FRAMINGS if f != CLOSE}
+HEADS[CLOSE] = _HEAD + b"Connection: close\r\n\r\n"
+ENDS = {f: b"" if f == CLOSE else b"0\r\n\r\n" for f in FRAMINGS}
 NO_CONTENT = b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 NOT_FOUND = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 
@@ -128,19 +109,13 @@ def gen_large(count: int, size: int = LARGE_EVENT_BYTES) -> Events:
 def gen_flags(count: int) -> Events:
     """``id``, ``event: put`` and a small JSON flag, as a feature-flag stream sends."""
     data = [f'{{"key":"flag-{k}","version":{k},"on":true}}' for k in range(count)]
-    return [
-        f"id: {k}\nevent: put\ndata: {value}\n\n".encode() for k, value in enumerate(data)
-    ], data
+    return [f"id: {k}\nevent: put\ndata: {v}\n\n".encode() for k, v in enumerate(data)], data
 
 
 GENERATORS: dict[str, Callable[[int], Events]] = {
-    "small": gen_small,
-    "llm-tokens": gen_llm_tokens,
-    "multiline": gen_multiline,
-    "large": gen_large,
-    "crlf": lambda count: gen_small(count, "\r\n"),
-    "flags": gen_flags,
-}
+    "small": gen_small, "llm-tokens": gen_llm_tokens, "multiline": gen_multiline,
+    "large": gen_large, "crlf": lambda count: gen_small(count, "\r\n"), "flags": gen_flags,
+}  # fmt: skip
 
 
 def frame_body(events: list[bytes], framing: str) -> bytes:
@@ -157,6 +132,33 @@ def frame_body(events: list[bytes], framing: str) -> bytes:
     return b"".join(b"%x\r\n%b\r\n" % (len(piece), piece) for piece in pieces)
 
 
+def encode(events: list[bytes], coding: str) -> tuple[list[bytes], list[bytes]]:
+    """``events`` compressed in ``coding`` as a live stream sends them (the compressor flushed
+    after each event: ``Z_SYNC_FLUSH``, brotli's and zstd's flush), and in one go (``whole``)."""
+    step: Callable[[bytes], bytes]
+    end: Callable[[], bytes]
+    once: Callable[[bytes], bytes]
+    if coding in ("gzip", "deflate"):
+        wbits = 16 + zlib.MAX_WBITS if coding == "gzip" else zlib.MAX_WBITS
+        z, whole = (zlib.compressobj(6, zlib.DEFLATED, wbits) for _ in range(2))
+        step, end = (lambda e: z.compress(e) + z.flush(zlib.Z_SYNC_FLUSH)), z.flush
+        once = lambda body: whole.compress(body) + whole.flush()  # noqa: E731
+    elif coding == "br":
+        import brotli
+
+        b = brotli.Compressor(quality=5)
+        step, end = (lambda e: b.process(e) + b.flush()), b.finish
+        once = lambda body: brotli.compress(body, quality=5)  # noqa: E731
+    else:
+        import zstandard
+
+        zs = zstandard.ZstdCompressor(level=3).compressobj()
+        flush = zstandard.COMPRESSOBJ_FLUSH_BLOCK
+        step, end = (lambda e: zs.compress(e) + zs.flush(flush)), zs.flush
+        once = zstandard.ZstdCompressor(level=3).compress
+    return [*map(step, events), end()], [once(b"".join(events))]
+
+
 # --- the server ----------------------------------------------------------------------------
 
 
@@ -164,35 +166,31 @@ class Server:
     """The prepared responses (``response, length without its end``) and the connections."""
 
     def __init__(self, responses: dict[str, tuple[bytes, int]], interval: float):
-        self.responses = responses
-        self.interval = interval
+        self.responses, self.interval = responses, interval
         self.seen: set[str] = set()
-        self.connections = 0
-        self.open = 0
+        self.connections = self.open = 0
 
     async def serve(self, ports: int, lifetime: float, manifest: dict[str, object]) -> None:
         loop = asyncio.get_running_loop()
+        protocol = lambda: Connection(self)  # noqa: E731
         servers = [
-            await loop.create_server(
-                lambda: Connection(self), "127.0.0.1", 0, backlog=4096, reuse_address=True
-            )
+            await loop.create_server(protocol, "127.0.0.1", 0, backlog=4096, reuse_address=True)
             for _ in range(ports)
         ]
         numbers = [server.sockets[0].getsockname()[1] for server in servers]
         print(json.dumps({"ports": numbers, **manifest}), flush=True)
         stop = asyncio.Event()
         loop.add_reader(sys.stdin.fileno(), stop.set)  # the driver closes our stdin to stop us
-        try:
+        with contextlib.suppress(asyncio.TimeoutError):  # a forgotten server ends by itself
             await asyncio.wait_for(stop.wait(), lifetime)
-        except asyncio.TimeoutError:
-            pass  # a forgotten server ends by itself
         loop.remove_reader(sys.stdin.fileno())
         for server in servers:
             server.close()
         usage = resource.getrusage(resource.RUSAGE_SELF)
         cpu = usage.ru_utime + usage.ru_stime
-        print(json.dumps({"connections": self.connections, "open": self.open, "cpu": cpu}))
-        sys.stdout.flush()
+        print(
+            json.dumps({"connections": self.connections, "open": self.open, "cpu": cpu}), flush=True
+        )
 
 
 class Connection(asyncio.Protocol):
@@ -280,32 +278,37 @@ class Connection(asyncio.Protocol):
 
 
 def build(
-    counts: dict[str, int], framings: list[str], extra: list[tuple[str, int, str]]
-) -> tuple[dict[str, tuple[bytes, int]], dict[str, dict[str, int]]]:
+    counts: dict[str, int], framings: list[str], extra: list[tuple[str, int, str]],
+    codings: list[str],
+) -> tuple[dict[str, tuple[bytes, int]], dict[str, dict[str, int]]]:  # fmt: skip
     """The responses by case, and the manifest entry of each case."""
     responses: dict[str, tuple[bytes, int]] = {}
     manifest: dict[str, dict[str, int]] = {}
 
-    def add(name: str, stream: Events, framing: str) -> None:
+    def add(name: str, stream: Events, framing: str, coding: str = "") -> None:
         events, data = stream
         crc = 0
         for value in data:
             crc = zlib.crc32(value.encode(), crc)
-        response = HEADS[framing] + frame_body(events, framing)
-        length = len(response)
-        response += ENDS[framing]
-        responses[f"{name}/{framing}"] = (response, length)
+        head = HEADS[framing]
+        if coding:
+            head = head[:-2] + f"Content-Encoding: {coding}\r\n\r\n".encode()
+        response = head + frame_body(events, framing)
+        responses[f"{name}/{framing}"] = (response + ENDS[framing], len(response))
         manifest[f"{name}/{framing}"] = {
-            "response_bytes": len(response),
-            "body_bytes": sum(map(len, events)),
-            "events": len(data),
-            "crc": crc,
-        }
+            "response_bytes": len(response + ENDS[framing]), "body_bytes": sum(map(len, events)),
+            "events": len(data), "crc": crc,
+        }  # fmt: skip
 
     for workload, count in counts.items():
         stream = GENERATORS[workload](count)
         for framing in framings:
             add(workload, stream, framing)
+        for coding in codings:
+            flushed, whole = encode(stream[0], coding)
+            for framing in framings:
+                add(f"{workload}+{coding}-flushed", (flushed, stream[1]), framing, coding)
+                add(f"{workload}+{coding}-whole", (whole, stream[1]), framing, coding)
         del stream
     for workload, count, framing in extra:
         add(f"{workload}-{count}", GENERATORS[workload](count), framing)
@@ -314,14 +317,14 @@ def build(
 
 def main() -> int:
     parser = argparse.ArgumentParser(description="SSE load server of the benchmarks")
-    parser.add_argument("--counts", default="", help="WORKLOAD:EVENTS,... (none by default)")
-    parser.add_argument("--framings", default=",".join(FRAMINGS))
-    parser.add_argument(
-        "--extra", default="", help="WORKLOAD:COUNT[:FRAMING],... (chunk-per-event by default)"
-    )
-    parser.add_argument("--ports", type=int, default=1, help="listening ports (1)")
-    parser.add_argument("--interval-ms", type=float, default=20.0, help="of mode=paced (20)")
-    parser.add_argument("--lifetime", type=float, default=3600.0, help="seconds at most")
+    add = parser.add_argument
+    add("--counts", default="", help="WORKLOAD:EVENTS,... (none by default)")
+    add("--framings", default=",".join(FRAMINGS))
+    add("--extra", default="", help="WORKLOAD:COUNT[:FRAMING],... (chunk-per-event by default)")
+    add("--ports", type=int, default=1, help="listening ports (1)")
+    add("--interval-ms", type=float, default=20.0, help="of mode=paced (20)")
+    add("--lifetime", type=float, default=3600.0, help="seconds at most")
+    add("--codings", default="", help="gzip,deflate,br,zstd: also each case compressed")
     args = parser.parse_args()
     counts = {w: int(n) for w, _, n in (i.partition(":") for i in args.counts.split(",") if i)}
     framings = [f for f in args.framings.split(",") if f]
@@ -329,7 +332,8 @@ def main() -> int:
     for item in filter(None, args.extra.split(",")):
         workload, count, *framing = item.split(":")
         extra.append((workload, int(count), framing[0] if framing else "chunk-per-event"))
-    responses, manifest = build(counts, framings, extra)
+    codings = [c for c in args.codings.split(",") if c]
+    responses, manifest = build(counts, framings, extra, codings)
     raise_nofile(1 << 20)
     server = Server(responses, args.interval_ms / 1000)
     asyncio.run(server.serve(args.ports, args.lifetime, {"cases": manifest}))

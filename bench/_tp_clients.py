@@ -2,17 +2,18 @@
 The clients of ``bench/throughput.py`` (each library as its documentation shows, and two
 plain-Python baselines) and the worker that times one run of one of them:
 
-    python _tp_clients.py CLIENT URL EVENTS KIND PRELOAD [DIST,...]
+    python _tp_clients.py CLIENT URL EVENTS KIND [DIST,...]
 
-KIND ``ours`` or ``ref`` imports that ``ld_eventsource``; PRELOAD: modules imported before
-the clock starts. It emits one message (events, crc, wall, cpu, maxrss_mb, versions). Every
-client has the same consumer loop (count, crc32 of the data); one that reconnects at the end
-of a stream is stopped after the expected count. Cheap imports only: a worker starts afresh
-every run and its peak RSS is reported.
+KIND ``ours`` or ``ref`` imports that ``ld_eventsource``; every import is done before the
+clock starts (at the first event). It emits one message (events, crc, wall, cpu, maxrss_mb,
+versions). Every client has the same consumer loop (count, crc32 of the data); one that
+reconnects at the end of a stream is stopped after the expected count. Cheap imports only: a
+worker starts afresh every run and its peak RSS is reported.
 """
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import sys
 import zlib
@@ -40,20 +41,17 @@ class Timing(NamedTuple):
     crc: int
 
 
-def cpu_since(before: Any) -> float:
-    now = getrusage(RUSAGE_SELF)
-    return float(now.ru_utime - before.ru_utime + now.ru_stime - before.ru_stime)
-
-
 class Clock:
     """The clocks of the consumer loop, started at the first event, and that event's crc32."""
 
-    def __init__(self, first: Any) -> None:
+    def __init__(self, first: str = "") -> None:
         self.start, self.cpu = perf_counter(), getrusage(RUSAGE_SELF)
-        self.crc = zlib.crc32(first.data.encode())
+        self.crc = zlib.crc32(first.encode())
 
     def timing(self, count: int, crc: int) -> Timing:
-        return Timing(perf_counter() - self.start, cpu_since(self.cpu), count, crc)
+        now, then = getrusage(RUSAGE_SELF), self.cpu
+        cpu = now.ru_utime - then.ru_utime + now.ru_stime - then.ru_stime
+        return Timing(perf_counter() - self.start, cpu, count, crc)
 
 
 def consume(events: Iterable[Any], stop_at: int | None) -> Timing:
@@ -63,7 +61,7 @@ def consume(events: Iterable[Any], stop_at: int | None) -> Timing:
     first = next(iterator, None)
     if first is None:
         return Timing(0.0, 0.0, 0, 0)
-    clock = Clock(first)
+    clock = Clock(first.data)
     crc32, crc, count = zlib.crc32, clock.crc, 1
     if count != stop_at:
         for event in iterator:
@@ -81,7 +79,7 @@ async def aconsume(events: AsyncIterable[Any], stop_at: int | None) -> Timing:
         first = await anext(iterator)
     except StopAsyncIteration:
         return Timing(0.0, 0.0, 0, 0)
-    clock = Clock(first)
+    clock = Clock(first.data)
     crc32, crc, count = zlib.crc32, clock.crc, 1
     if count != stop_at:
         async for event in iterator:
@@ -92,73 +90,55 @@ async def aconsume(events: AsyncIterable[Any], stop_at: int | None) -> Timing:
     return clock.timing(count, crc)
 
 
-# --- this project and the reference (same code, different venvs) ---------------------------
+# --- the clients: each library as its documentation shows --------------------------------------
+
+ASYNC = {"ours-async", "ref-async", "httpx-sse-async", "aiohttp-sse-client2"}
+"""The async clients; the others are sync."""
+RECONNECTING = {"requests-sse", "aiohttp-sse-client2"}
+"""The clients that reconnect at the end of a stream: stopped after the expected count."""
 
 
-def ld_sync(target: Target) -> Timing:
-    from ld_eventsource import SSEClient
+def sync_events(name: str, url: str, stack: contextlib.ExitStack) -> Any:
+    """The events of sync client ``name`` on ``url``; what it opens, ``stack`` closes."""
+    if name in ("ours-sync", "ref-sync"):  # this project or the reference: same code
+        from ld_eventsource import SSEClient
 
-    with SSEClient(target.url) as client:
-        return consume(client.events, None)
+        return stack.enter_context(SSEClient(url)).events
+    if name == "httpx-sse-sync":
+        import httpx
+        from httpx_sse import connect_sse
 
+        client = stack.enter_context(httpx.Client())
+        return stack.enter_context(connect_sse(client, "GET", url)).iter_sse()
+    if name == "sseclient-py":  # the README's first example: a urllib3 response
+        import sseclient
+        import urllib3
 
-async def ld_async(target: Target) -> Timing:
-    from ld_eventsource import AsyncSSEClient
+        headers = {"Accept": "text/event-stream"}
+        response = urllib3.PoolManager().request("GET", url, preload_content=False, headers=headers)
+        client = sseclient.SSEClient(response)
+        stack.callback(client.close)
+        return client.events()
+    from requests_sse import EventSource  # requests-sse
 
-    async with AsyncSSEClient(target.url) as client:
-        return await aconsume(client.events, None)
-
-
-# --- peers -------------------------------------------------------------------------------------
-
-
-def httpx_sse_sync(target: Target) -> Timing:
-    import httpx
-    from httpx_sse import connect_sse
-
-    with httpx.Client() as client, connect_sse(client, "GET", target.url) as event_source:
-        return consume(event_source.iter_sse(), None)
-
-
-async def httpx_sse_async(target: Target) -> Timing:
-    import httpx
-    from httpx_sse import aconnect_sse
-
-    async with (
-        httpx.AsyncClient() as client,
-        aconnect_sse(client, "GET", target.url) as event_source,
-    ):
-        return await aconsume(event_source.aiter_sse(), None)
+    return stack.enter_context(EventSource(url))
 
 
-def sseclient_py(target: Target) -> Timing:
-    # The README's first example: a urllib3 response, preload_content=False.
-    import sseclient
-    import urllib3
+async def async_events(name: str, url: str, stack: contextlib.AsyncExitStack) -> Any:
+    """:func:`sync_events` for the async clients."""
+    if name in ("ours-async", "ref-async"):
+        from ld_eventsource import AsyncSSEClient
 
-    http = urllib3.PoolManager()
-    response = http.request(
-        "GET", target.url, preload_content=False, headers={"Accept": "text/event-stream"}
-    )
-    client = sseclient.SSEClient(response)
-    try:
-        return consume(client.events(), None)
-    finally:
-        client.close()
+        return (await stack.enter_async_context(AsyncSSEClient(url))).events
+    if name == "httpx-sse-async":
+        import httpx
+        from httpx_sse import aconnect_sse
 
+        client = await stack.enter_async_context(httpx.AsyncClient())
+        return (await stack.enter_async_context(aconnect_sse(client, "GET", url))).aiter_sse()
+    from aiohttp_sse_client2 import client as sse_client  # aiohttp-sse-client2
 
-def requests_sse(target: Target) -> Timing:
-    from requests_sse import EventSource
-
-    with EventSource(target.url) as event_source:
-        return consume(event_source, target.stop_at)  # reconnects at the end of a stream
-
-
-async def aiohttp_sse_client2(target: Target) -> Timing:
-    from aiohttp_sse_client2 import client as sse_client
-
-    async with sse_client.EventSource(target.url) as event_source:
-        return await aconsume(event_source, target.stop_at)  # reconnects at the end
+    return await stack.enter_async_context(sse_client.EventSource(url))
 
 
 # --- baselines ---------------------------------------------------------------------------------
@@ -196,11 +176,10 @@ def raw_socket(target: Target) -> tuple[int, Timing]:
         buffer = bytearray(RAW_READ_SIZE)
         recv_into = sock.recv_into
         total = recv_into(buffer)  # the clock starts at the first bytes, as for the others
-        start = perf_counter()
-        cpu = getrusage(RUSAGE_SELF)
+        clock = Clock()
         while n := recv_into(buffer):
             total += n
-    return total, Timing(perf_counter() - start, cpu_since(cpu), 0, 0)
+    return total, clock.timing(0, 0)
 
 
 def _dechunk(first: bytes, recv: Callable[[int], bytes]) -> Iterator[bytes]:
@@ -209,17 +188,13 @@ def _dechunk(first: bytes, recv: Callable[[int], bytes]) -> Iterator[bytes]:
     chunk (or part of a chunk) that the read completed, joined. Chunk extensions and trailers
     are not supported (the load server sends neither).
     """
-    remaining = 0  # payload bytes left in the current chunk
-    skip = 0  # bytes of the CRLF after a chunk still to skip
-    carry = b""  # an incomplete size line
-    data = first
+    remaining = skip = 0  # payload bytes left in the current chunk; of the CRLF after it
+    carry, data = b"", first  # an incomplete size line; the bytes of the last read
     while True:
         if carry:
-            data = carry + data
-            carry = b""
+            data, carry = carry + data, b""
         parts: list[bytes] = []
-        pos = 0
-        size = len(data)
+        pos, size = 0, len(data)
         while pos < size:
             if remaining:
                 stop = min(pos + remaining, size)
@@ -276,9 +251,7 @@ def _naive_events(bodies: Iterable[bytes]) -> Iterator[tuple[str, str, str | Non
         for block in blocks:
             if not block:
                 continue
-            etype = "message"
-            eid = None
-            lines = []
+            etype, eid, lines = "message", None, []
             for line in block.decode().split("\n"):
                 name, _, value = line.partition(":")
                 if value[:1] == " ":
@@ -301,50 +274,38 @@ def naive_floor(target: Target) -> Timing:
         event = next(iterator, None)
         if event is None:
             return Timing(0.0, 0.0, 0, 0)
-        start = perf_counter()
-        cpu = getrusage(RUSAGE_SELF)
-        crc32, crc, count = zlib.crc32, zlib.crc32(event[1].encode()), 1
+        clock = Clock(event[1])
+        crc32, crc, count = zlib.crc32, clock.crc, 1
         for event in iterator:
             crc = crc32(event[1].encode(), crc)
             count += 1
-    return Timing(perf_counter() - start, cpu_since(cpu), count, crc)
+    return clock.timing(count, crc)
 
 
 def run(name: str, target: Target) -> Timing:
-    """Runs client ``name`` on ``target``: (events, crc32 of their data)."""
-    client, is_async = CLIENTS[name]
-    if is_async:
+    """Runs client ``name`` on ``target``: its :class:`Timing`."""
+    stop_at = target.stop_at if name in RECONNECTING else None
+    if name == "naive-floor":
+        return naive_floor(target)
+    if name in ASYNC:
         import asyncio
 
-        return asyncio.run(client(target))  # type: ignore[no-any-return]
-    return client(target)  # type: ignore[no-any-return]
+        async def read() -> Timing:
+            async with contextlib.AsyncExitStack() as stack:
+                return await aconsume(await async_events(name, target.url, stack), stop_at)
 
-
-CLIENTS: dict[str, tuple[Callable[[Target], Any], bool]] = {
-    "ours-sync": (ld_sync, False),
-    "ours-async": (ld_async, True),
-    "ref-sync": (ld_sync, False),
-    "ref-async": (ld_async, True),
-    "httpx-sse-sync": (httpx_sse_sync, False),
-    "httpx-sse-async": (httpx_sse_async, True),
-    "sseclient-py": (sseclient_py, False),
-    "requests-sse": (requests_sse, False),
-    "aiohttp-sse-client2": (aiohttp_sse_client2, True),
-    "naive-floor": (naive_floor, False),
-}
+        return asyncio.run(read())
+    with contextlib.ExitStack() as stack:
+        return consume(sync_events(name, target.url, stack), stop_at)
 
 
 def main(argv: list[str]) -> int:
-    import importlib
-
     from _worker import describe, emit, peak_rss_mb, use_ld_eventsource
 
-    name, url, events, kind, preload = argv[:5]
-    dists = [d for d in argv[5].split(",") if d] if len(argv) > 5 else []
+    name, url, events, kind = argv[:4]
+    dists = [d for d in argv[4].split(",") if d] if len(argv) > 4 else []
     if kind in ("ours", "ref"):
         use_ld_eventsource(kind)
-    for module in filter(None, preload.split(",")):
-        importlib.import_module(module)
     host, _, rest = url.removeprefix("http://").partition(":")
     port, _, path = rest.partition("/")
     target = Target(url, host, int(port), "/" + path, int(events))

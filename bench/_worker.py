@@ -13,19 +13,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = [
-    "BENCH_DIR",
-    "REF_VERSION",
-    "REPO_ROOT",
-    "SRC_DIR",
-    "describe",
-    "emit",
-    "peak_rss_mb",
-    "raise_nofile",
-    "status_kb",
-    "use_ld_eventsource",
-]
-
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
 SRC_DIR = REPO_ROOT / "src"
@@ -35,8 +22,7 @@ REF_VERSION = "1.7.4"
 
 def emit(message: dict[str, Any]) -> None:
     """Sends ``message`` to the driver: one line of JSON on stdout, flushed."""
-    sys.stdout.write(json.dumps(message) + "\n")
-    sys.stdout.flush()
+    print(json.dumps(message), flush=True)
 
 
 def use_ld_eventsource(kind: str) -> dict[str, str]:
@@ -52,9 +38,8 @@ def use_ld_eventsource(kind: str) -> dict[str, str]:
     from ld_eventsource.version import VERSION
 
     origin = Path(ld_eventsource.__file__).resolve()
-    if (kind == "ours") != origin.is_relative_to(SRC_DIR) or (
-        kind == "ref" and VERSION != REF_VERSION
-    ):
+    wrong = kind == "ref" and VERSION != REF_VERSION
+    if wrong or (kind == "ours") != origin.is_relative_to(SRC_DIR):
         raise RuntimeError(
             f"a worker of kind {kind!r} imported ld_eventsource {VERSION} from {origin}"
         )
@@ -66,12 +51,13 @@ def describe(dists: tuple[str, ...] | list[str] = ()) -> dict[str, Any]:
     import importlib.metadata
     import platform
 
-    versions = {}
-    for dist in dists:
+    def version(dist: str) -> str:
         try:
-            versions[dist] = importlib.metadata.version(dist)
+            return importlib.metadata.version(dist)
         except importlib.metadata.PackageNotFoundError:
-            versions[dist] = "?"
+            return "?"
+
+    versions = {dist: version(dist) for dist in dists}
     python = f"{platform.python_implementation()} {platform.python_version()}"
     return {"python": python, "executable": sys.executable, "versions": versions}
 

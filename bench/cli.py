@@ -55,14 +55,9 @@ def measure(python: str, env: dict[str, str], args: list[str]) -> tuple[float, i
     assert proc.stdout is not None
     first = last = 0.0
     total = 0
-    while True:
-        chunk = os.read(proc.stdout.fileno(), 1 << 20)
-        if not chunk:
-            break
+    while chunk := os.read(proc.stdout.fileno(), 1 << 20):
         last = time.perf_counter()
-        if not total:
-            first = last
-        total += len(chunk)
+        first, total = first or last, total + len(chunk)
     if proc.wait(timeout=600) != 0:
         raise RuntimeError(f"{args} exited with {proc.returncode}")
     return last - first, total
@@ -70,27 +65,24 @@ def measure(python: str, env: dict[str, str], args: list[str]) -> tuple[float, i
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--events", type=int, default=100_000, help="events per run")
-    parser.add_argument("--repeat", type=int, default=3, help="runs per case (the median counts)")
-    parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    add = parser.add_argument
+    add("--events", type=int, default=100_000, help="events per run")
+    add("--repeat", type=int, default=3, help="runs per case (the median counts)")
+    add("--json", metavar="FILE", help="also write the results as JSON")
     ns = parser.parse_args()
 
     python, env = our_python()
     counts = f"small:{ns.events},llm-tokens:{ns.events}"
     server = LoadServer("--counts", counts, "--framings", "chunk-per-event,large-chunks")
-    results = []
-    rows = []
-    baseline = {}
+    results, rows, baseline = [], [], {}
     try:
         for label, path, template in CASES:
             events = server.cases[path]["events"]
-            times = []
-            for _ in range(ns.repeat):
-                url = server.url(path)
-                seconds, _ = measure(python, env, [a.replace("{url}", url) for a in template])
-                times.append(seconds)
-            seconds = statistics.median(times)
-            rate = events / seconds
+            times = [
+                measure(python, env, [a.replace("{url}", server.url(path)) for a in template])[0]
+                for _ in range(ns.repeat)
+            ]
+            rate = events / statistics.median(times)
             progress(f"{label}: {rate:,.0f} events/s")
             workload = path.split("/")[0]
             if label.startswith("library"):
@@ -101,8 +93,7 @@ def main() -> int:
     finally:
         server.stop()
     out = Report()
-    out.line(f"{ns.events} events per run, median of {ns.repeat} runs, output into a pipe")
-    out.line()
+    out.para(f"{ns.events} events per run, median of {ns.repeat} runs, output into a pipe")
     out.table(["case", "events/s", "us/event", "vs library"], rows, {1, 2, 3})
     out.save(ns.json, results)
     return 0

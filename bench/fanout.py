@@ -6,19 +6,19 @@ launchdarkly-eventsource 1.7.4's AsyncSSEClient, aiohttp-sse-client2 and bare re
     python bench/fanout.py --n 1000      # one N (repeatable)
     python bench/fanout.py --quick       # N = 200: a smoke run
 
-For each (implementation, N) a fresh load server (``_server.py``, ``hold`` mode: 10 events,
-then the stream stays open) and a client process (this script with ``--impl NAME``, under its
-interpreter) that resets its peak RSS, opens N streams at once (a task each), waits until all
-have their 10 events, then cancels them. RSS/stream = (peak ``VmHWM`` - RSS before) / N;
-CPU/stream = the run's CPU time / N. Implementations: ``IMPLS`` (``ours``, ``ref`` and
-``sse2`` share one ``aiohttp.ClientSession(connector=TCPConnector(limit=0))``; ``-own``: each
-client its own session; ``aiohttp`` and ``bare``: a count of blank lines, the floors).
+For each (implementation, N), a fresh load server (``hold`` mode: 10 events, then the stream
+stays open) and a client process (this script with ``--impl``) that opens N streams at once,
+waits until all have their events, then cancels them. RSS/stream = (peak - RSS before) / N;
+CPU/stream = CPU time / N. ``ours``, ``ref`` and ``sse2`` share one session; ``-own``: a
+session per client; ``aiohttp`` and ``bare`` count blank lines (the floors).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
+import contextlib
 import gc
 import resource
 import sys
@@ -41,16 +41,12 @@ SSE2_VERSION = "0.3.0"
 FRAMINGS = {"chunked": "chunk-per-event", "close": "close-delimited"}
 """The choices of ``--framing``, and their names for the load server."""
 
-IMPLS: dict[str, str] = {
-    "bare": "bare asyncio reader",
-    "ours": "ours, shared session",
-    "ours-own": "ours, own session each",
-    "ref": f"ref {REF_VERSION}, shared session",
-    "ref-own": f"ref {REF_VERSION}, own session each",
+IMPLS: dict[str, str] = {  # in the order of the table
+    "bare": "bare asyncio reader", "aiohttp": "bare aiohttp reader, shared session",
+    "ours": "ours, shared session", "ours-own": "ours, own session each",
+    "ref": f"ref {REF_VERSION}, shared session", "ref-own": f"ref {REF_VERSION}, own session each",
     "sse2": f"aiohttp-sse-client2 {SSE2_VERSION}, shared",
-    "aiohttp": "bare aiohttp reader, shared session",
-}
-DEFAULT_IMPLS = ("bare", "aiohttp", "ours", "ours-own", "ref", "ref-own", "sse2")
+}  # fmt: skip
 OURS = ("ours", "ours-own")
 VENVS = {"ref": REF, "ref-own": REF, "sse2": SSE2}
 
@@ -105,10 +101,8 @@ async def bare(url: str, reached: Reached, session: Any) -> None:
         await count_events(lambda: reader.read(65536), reached, count, tail)
     finally:
         writer.close()
-        try:
+        with contextlib.suppress(OSError, asyncio.CancelledError):
             await writer.wait_closed()
-        except (OSError, asyncio.CancelledError):
-            pass
 
 
 async def bare_aiohttp(url: str, reached: Reached, session: Any) -> None:
@@ -188,10 +182,7 @@ async def run_streams(
     Runs one task per URL until every stream has received EVENTS events (or ``budget``
     seconds have passed), then cancels them all: each closes its stream as it ends.
     """
-    n = len(urls)
-    all_done = asyncio.Event()
-    complete = 0
-    start = time.perf_counter()
+    n, all_done, complete, start = len(urls), asyncio.Event(), 0, time.perf_counter()
     done_at: float | None = None
 
     def reached() -> None:
@@ -202,25 +193,46 @@ async def run_streams(
             all_done.set()
 
     tasks = [asyncio.ensure_future(stream(url, reached, session)) for url in urls]
-    try:
+    with contextlib.suppress(asyncio.TimeoutError):
         await asyncio.wait_for(all_done.wait(), budget)
-    except asyncio.TimeoutError:
-        pass
     await asyncio.sleep(0.2)  # a moment of the steady state: every stream open and waiting
     for task in tasks:
         task.cancel()
     _, pending = await asyncio.wait(tasks, timeout=30)
-    errors: dict[str, int] = {}
-    for task in tasks:
-        if task.done() and not task.cancelled() and task.exception() is not None:
-            name = type(task.exception()).__name__
-            errors[name] = errors.get(name, 0) + 1
+    failed = [t for t in tasks if t.done() and not t.cancelled() and t.exception() is not None]
+    errors = collections.Counter(type(task.exception()).__name__ for task in failed)
+    received = None if done_at is None else done_at - start
+    pending_n = len(pending)
     return {
         "complete": complete,
-        "all_received_s": None if done_at is None else done_at - start,
-        "errors": errors,
-        "pending": len(pending),
+        "all_received_s": received,
+        "errors": dict(errors),
+        "pending": pending_n,
     }
+
+
+async def measured(
+    stream: Stream, urls: list[str], budget: float, session: Any,
+    close: Callable[[], Awaitable[object]] | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """
+    :func:`run_streams` and what it cost: everything imported and ``session`` created, the
+    count starts here; ``close`` (the session's, if any) is awaited at the end, in the count.
+    """
+    n = len(urls)
+    await asyncio.sleep(0)
+    gc.collect()
+    peak_reset = _reset_peak()
+    rss0, cpu0, wall0 = status_kb("VmRSS"), cpu_seconds(), time.perf_counter()
+    outcome = await run_streams(stream, urls, budget, session)
+    if close is not None:
+        await close()
+    wall, cpu, peak = time.perf_counter() - wall0, cpu_seconds() - cpu0, status_kb("VmHWM")
+    return {
+        **outcome, "n": n, "rss0_kb": rss0, "peak_kb": peak, "peak_reset": peak_reset,
+        "rss_per_stream_kb": (peak - rss0) / n, "cpu_s": cpu,
+        "cpu_per_stream_ms": cpu * 1000 / n, "wall_s": wall,
+    }  # fmt: skip
 
 
 def worker(impl: str, n: int, ports: list[int], framing: str, budget: float) -> None:
@@ -232,37 +244,14 @@ def worker(impl: str, n: int, ports: list[int], framing: str, budget: float) -> 
     urls = [f"http://{HOST}:{ports[i % len(ports)]}/{case}&stream={i}" for i in range(n)]
 
     async def main() -> dict[str, Any]:
-        # Everything imported and the shared session created: start the count here.
         session = None
         if impl in SHARED:
             import aiohttp
 
             connector = aiohttp.TCPConnector(limit=0, limit_per_host=0)
             session = aiohttp.ClientSession(connector=connector)
-        await asyncio.sleep(0)
-        gc.collect()
-        peak_reset = _reset_peak()
-        rss0 = status_kb("VmRSS")
-        cpu0 = cpu_seconds()
-        wall0 = time.perf_counter()
-        outcome = await run_streams(stream, urls, budget, session)
-        if session is not None:
-            await session.close()
-        wall = time.perf_counter() - wall0
-        cpu = cpu_seconds() - cpu0
-        peak = status_kb("VmHWM")
-        return {
-            **outcome,
-            **meta,
-            "n": n,
-            "rss0_kb": rss0,
-            "peak_kb": peak,
-            "peak_reset": peak_reset,
-            "rss_per_stream_kb": (peak - rss0) / n,
-            "cpu_s": cpu,
-            "cpu_per_stream_ms": cpu * 1000 / n,
-            "wall_s": wall,
-        }
+        close = None if session is None else session.close
+        return {**await measured(stream, urls, budget, session, close), **meta}
 
     emit(asyncio.run(main()))
 
@@ -319,7 +308,7 @@ def verdict(result: Result) -> tuple[str, list[Check]]:
 
 def drive(args: argparse.Namespace) -> int:
     sizes = [200] if args.quick else (args.n or [1000, 10000])
-    impls = args.impls.split(",") if args.impls else list(DEFAULT_IMPLS)
+    impls = args.impls.split(",") if args.impls else list(IMPLS)
     for impl in impls:
         if impl not in IMPLS:
             raise SystemExit(f"unknown implementation {impl!r}; choose from {', '.join(IMPLS)}")
@@ -329,14 +318,9 @@ def drive(args: argparse.Namespace) -> int:
         for impl in impls:
             progress(f"N={n:6} {IMPLS[impl]} ...")
             result = measure(impl, n, args)
-            if result.error:
-                progress(f"  {result.error}")
-            else:
-                d = result.data
-                progress(
-                    f"  complete {d['complete']}/{n}, {d['rss_per_stream_kb']:.1f} KB, "
-                    f"{d['cpu_per_stream_ms']:.3f} ms, {d['wall_s']:.2f} s"
-                )
+            d = result.data
+            got = f"{d.get('rss_per_stream_kb', 0):.1f} KB, {d.get('cpu_per_stream_ms', 0):.3f} ms"
+            progress(f"  {result.error or 'complete ' + str(d.get('complete')) + f'/{n}, {got}'}")
             results.append(result)
 
     out = Report()
@@ -345,9 +329,7 @@ def drive(args: argparse.Namespace) -> int:
         f"Fan-out: N concurrent streams in one event loop, {EVENTS} events each, loopback "
         f"server in another process ({args.ports} ports); per stream = (peak - before) / N"
     )
-    metas: dict[str, dict[str, Any]] = {}
-    for result in results:
-        metas.setdefault(result.impl, result.data)
+    metas = {r.impl: r.data for r in reversed(results)}  # the first run's of each
     for impl in impls:
         meta = metas.get(impl, {})
         extra = f", aiohttp {meta['aiohttp']}" if meta.get("aiohttp") else ""
@@ -360,8 +342,7 @@ def drive(args: argparse.Namespace) -> int:
     rows: list[list[str]] = []
     notes: list[str] = []
     for result in results:
-        d = result.data
-        label = IMPLS[result.impl]
+        d, label = result.data, IMPLS[result.impl]
         if result.impl in OURS:
             checks.extend(verdict(result)[1])
         if result.error or not d:
@@ -385,43 +366,35 @@ def drive(args: argparse.Namespace) -> int:
     out.table([*header, "CPU/stream", "server CPU", "target"], rows, {0, 2, 3, 4, 5, 6, 7})
     for note in notes:
         out.line(note)
-    out.targets(
-        checks,
-        f"for ours (all complete, <= {TARGET_RSS_KB:g} KB and <= {TARGET_CPU_MS:g} ms per stream)",
+    what = f"(all complete, <= {TARGET_RSS_KB:g} KB and <= {TARGET_CPU_MS:g} ms per stream)"
+    out.targets(checks, f"for ours {what}")
+    keys = ("impl", "n", "data", "server", "error")
+    out.save(
+        args.json, [{k.replace("data", "client"): getattr(r, k) for k in keys} for r in results]
     )
-    report = [
-        {"impl": r.impl, "n": r.n, "client": r.data, "server": r.server, "error": r.error}
-        for r in results
-    ]
-    out.save(args.json, report)
     return 0 if all(r.error is None for r in results) else 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = arguments(__doc__, "N = 200 only")
-    parser.add_argument("--n", type=int, action="append", help="streams (repeatable)")
-    parser.add_argument("--impls", help=f"comma-separated, from {', '.join(IMPLS)} (default: all)")
-    parser.add_argument(
-        "--budget", type=float, default=60.0, help="seconds for all streams to complete (60)"
-    )
-    parser.add_argument("--ports", default="4", help="listening ports of the server (4)")
-    parser.add_argument(
-        "--framing",
-        choices=tuple(FRAMINGS),
-        default="chunked",
-        help="the body: chunked, one chunk per event (default), or ended by the close",
-    )
-    parser.add_argument("--impl", choices=tuple(IMPLS), help=argparse.SUPPRESS)
+    add = parser.add_argument
+    add("--n", type=int, action="append", help="streams (repeatable)")
+    add("--impls", help=f"comma-separated, from {', '.join(IMPLS)} (default: all)")
+    add("--budget", type=float, default=60.0, help="seconds for all streams to complete (60)")
+    add("--ports", default="4", help="listening ports of the server (4)")
+    add("--framing", choices=tuple(FRAMINGS), default="chunked", help="chunked (default) or close")
+    add("--impl", choices=tuple(IMPLS), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.impl and (not args.n or len(args.n) != 1):
+        parser.error("a worker takes one --n")
     if args.impl:
-        if not args.n or len(args.n) != 1:
-            parser.error("a worker takes one --n")
-        ports = [int(p) for p in args.ports.split(",")]
-        worker(args.impl, args.n[0], ports, args.framing, args.budget)
+        worker(
+            args.impl, args.n[0], [int(p) for p in args.ports.split(",")], args.framing, args.budget
+        )
         return 0
-    args.ports = int(args.ports)
-    if args.ports < 1:
+    if (ports := int(args.ports)) < 1:
         parser.error("--ports must be at least 1")
+    args.ports = ports
     return drive(args)
 
 

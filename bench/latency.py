@@ -5,12 +5,10 @@ Delivery latency of one small event at a time, against launchdarkly-eventsource 
     python bench/latency.py --quick        # 100 events per run: a smoke run
     python bench/latency.py --events 500 --only ours-sync --json out.json
 
-The load server (``_server.py``, ``paced`` mode) streams one event every ``--interval-ms``,
-chunked or close-delimited, each carrying ``time.time_ns()`` taken right before its send; the
-client (this script with ``--client NAME``, under its own interpreter) reports the difference
-when the event reaches the application. Floors: a bare socket and aiohttp's ``readany()``. The
-first ``--warmup`` events are discarded; ``cpu`` is how busy the whole machine was during the
-run (/proc/stat). Target: ours p99 <= 2 ms on both framings, no event missing.
+The load server (``paced`` mode) sends one event every ``--interval-ms`` carrying the
+``time.time_ns()`` of its send; the client (this script with ``--client``) reports the
+difference on arrival. Floors: a bare socket and aiohttp's ``readany()``. ``cpu``: how busy
+the whole machine was during the run. Target: ours p99 <= 2 ms on both framings, no event lost.
 """
 
 from __future__ import annotations
@@ -28,18 +26,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from _harness import (
-    REF,
-    Check,
-    LoadServer,
-    Report,
-    arguments,
-    collect,
-    interpreter,
-    progress,
-    schedule,
-    src_state,
-)
+import _harness as h
+from _harness import REF, Check, LoadServer, Report
 from _worker import REF_VERSION, describe, emit, use_ld_eventsource
 
 SCRIPT = Path(__file__).resolve()
@@ -50,14 +38,8 @@ TARGET_P99_MS = 2.0
 # --- client: one implementation, one message per event --------------------------------------
 
 CLIENTS = ("raw", "raw-aiohttp", "ours-sync", "ours-async", "ref-sync", "ref-async")
-LABELS = {
-    "raw": "bare socket",
-    "raw-aiohttp": "bare aiohttp",
-    "ours-sync": "ours sync",
-    "ours-async": "ours async",
-    "ref-sync": f"ref {REF_VERSION} sync",
-    "ref-async": f"ref {REF_VERSION} async",
-}
+LABELS = {"raw": "bare socket", "raw-aiohttp": "bare aiohttp"}
+LABELS |= {c: c.replace("-", " ").replace("ref", f"ref {REF_VERSION}") for c in CLIENTS[2:]}
 
 
 def _meta(client: str) -> dict[str, Any]:
@@ -138,14 +120,9 @@ async def run_async(url: str, events: int) -> None:
                 return
 
 
-READERS: dict[str, Callable[[str, int], Any]] = {
-    "raw": run_raw,
-    "raw-aiohttp": run_raw_aiohttp,
-    "ours-sync": run_sync,
-    "ours-async": run_async,
-    "ref-sync": run_sync,
-    "ref-async": run_async,
-}
+READERS: dict[str, Callable[[str, int], Any]] = {"raw": run_raw, "raw-aiohttp": run_raw_aiohttp}
+READERS |= {f"{who}-{how}": run_sync if how == "sync" else run_async
+            for who in ("ours", "ref") for how in ("sync", "async")}  # fmt: skip
 
 
 def client_main(client: str, url: str, events: int) -> int:
@@ -179,11 +156,9 @@ class Run:
     def stats(self) -> dict[str, float] | None:
         if not self.latencies_ms:
             return None
-        values = sorted(self.latencies_ms)
-        p99 = (
-            statistics.quantiles(values, n=100, method="inclusive")[98] if values[1:] else values[0]
-        )
-        return {"p50": statistics.median(values), "p99": p99, "max": values[-1]}
+        v = sorted(self.latencies_ms)
+        p99 = statistics.quantiles(v, n=100, method="inclusive")[98] if v[1:] else v[0]
+        return {"p50": statistics.median(v), "p99": p99, "max": v[-1]}
 
     @property
     def complete(self) -> bool:
@@ -191,8 +166,11 @@ class Run:
 
     def to_json(self) -> dict[str, Any]:
         data = {k: v for k, v in asdict(self).items() if k != "meta"}
-        latencies = [round(x, 4) for x in self.latencies_ms]
-        return {**data, "stats_ms": self.stats(), "latencies_ms": latencies}
+        return {
+            **data,
+            "stats_ms": self.stats(),
+            "latencies_ms": [round(x, 4) for x in self.latencies_ms],
+        }
 
 
 def _cpu_times() -> tuple[int, int]:
@@ -224,7 +202,7 @@ def measure(
             seen.add(message["seq"])
             run.latencies_ms.append(message["ns"] / 1e6)
 
-    outcome = collect(cmd, python[1], args.events * args.interval_ms / 1000 + args.grace, seen=on)
+    outcome = h.collect(cmd, python[1], args.events * args.interval_ms / 1000 + args.grace, seen=on)
     run.seconds, after = time.monotonic() - started, _cpu_times()
     if after[1] > cpu_before[1] > 0:
         run.cpu_busy = (after[0] - cpu_before[0]) / (after[1] - cpu_before[1])
@@ -235,18 +213,14 @@ def measure(
 
 
 def _status(run: Run) -> str:
-    if run.error:
-        return f"error: {run.error}"
-    if run.timed_out:
-        return f"stopped after {run.seconds:.1f} s"
-    return ""
+    stopped = f"stopped after {run.seconds:.1f} s" if run.timed_out else ""
+    return f"error: {run.error}" if run.error else stopped
 
 
 def drive(args: argparse.Namespace) -> int:
-    interpreters = {client: interpreter(None) for client in CLIENTS[:4]}
-    note = ""
+    interpreters = {client: h.interpreter(None) for client in CLIENTS[:4]}
     try:
-        ref = interpreter(REF)
+        ref = h.interpreter(REF)
         interpreters.update({"ref-sync": ref, "ref-async": ref})
         note = f"ref {REF_VERSION} async: AsyncSSEClient with the project's aiohttp"
     except Exception as e:
@@ -254,22 +228,20 @@ def drive(args: argparse.Namespace) -> int:
     clients = [c for c in CLIENTS if (not args.only or c in args.only) and c in interpreters]
 
     runs: list[Run] = []
-    src = src_state()
-    load_before = os.getloadavg()
+    src, load_before = h.src_state(), os.getloadavg()
     stream = args.events * args.interval_ms / 1000 + args.grace
     lifetime = len(clients) * len(FRAMINGS) * (stream + 30) + 60
     server = LoadServer("--interval-ms", str(args.interval_ms), "--lifetime", str(lifetime))
     try:
-        for _, framing, client in schedule(1, list(FRAMINGS), clients, rotate=False):
+        for _, framing, client in h.schedule(1, list(FRAMINGS), clients, rotate=False):
             if client == clients[0]:
-                progress(f"{framing}:")
+                h.progress(f"{framing}:")
             url = server.url(f"stamped/{FRAMINGS[framing]}", mode="paced", events=args.events)
-            run = measure(client, interpreters[client], url, framing, args)
-            runs.append(run)
+            runs.append(run := measure(client, interpreters[client], url, framing, args))
             stats = run.stats()
             p99 = "no events" if stats is None else f"p99 {stats['p99']:.3f} ms"
             got = f"{run.received}/{run.expected} events, {run.seconds:.1f} s"
-            progress(f"  {LABELS[client]:16} {p99}, {got} {_status(run)}")
+            h.progress(f"  {LABELS[client]:16} {p99}, {got} {_status(run)}")
     finally:
         server.stop()
     load_after = os.getloadavg()
@@ -309,21 +281,12 @@ def drive(args: argparse.Namespace) -> int:
         if run.client.startswith("ours"):
             passed = run.complete and stats is not None and stats["p99"] <= TARGET_P99_MS
             verdict = "OK" if passed else "MISS"
-            checks.append(
-                (f"{LABELS[run.client]} p99 <= {TARGET_P99_MS:g} ms, {run.framing}", passed, "")
-            )
+            name = f"{LABELS[run.client]} p99 <= {TARGET_P99_MS:g} ms, {run.framing}"
+            checks.append((name, passed, ""))
         busy = "-" if run.cpu_busy is None else f"{run.cpu_busy * 100:.0f}%"
         target = "  ".join(filter(None, [verdict, _status(run)]))
-        rows.append(
-            [
-                LABELS[run.client],
-                run.framing,
-                f"{run.received}/{run.expected}",
-                *cells,
-                busy,
-                target,
-            ]
-        )
+        rows.append([LABELS[run.client], run.framing, f"{run.received}/{run.expected}", *cells])
+        rows[-1] += [busy, target]
     header = ["client", "framing", "events", "p50 ms", "p99 ms", "max ms", "cpu", "target"]
     out.table(header, rows, {2, 3, 4, 5, 6})
     out.line(
@@ -344,23 +307,18 @@ def drive(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = arguments(__doc__, "100 events per run, 5 discarded")
-    parser.add_argument("--events", type=int, default=None, help="events per run (300)")
-    parser.add_argument("--interval-ms", type=float, default=20.0, help="between events (20)")
-    parser.add_argument("--warmup", type=int, default=None, help="events discarded (10)")
-    parser.add_argument(
-        "--grace", type=float, default=10.0, help="seconds a run may take past the stream (10)"
-    )
-    parser.add_argument(
-        "--only", action="append", choices=CLIENTS, help="only this client (repeatable)"
-    )
-    parser.add_argument("--client", choices=CLIENTS, help=argparse.SUPPRESS)
-    parser.add_argument("--url", help=argparse.SUPPRESS)
+    parser = h.arguments(__doc__, "100 events per run, 5 discarded")
+    add = parser.add_argument
+    add("--events", type=int, default=None, help="events per run (300)")
+    add("--interval-ms", type=float, default=20.0, help="between events (20)")
+    add("--warmup", type=int, default=None, help="events discarded (10)")
+    add("--grace", type=float, default=10.0, help="seconds a run may take past the stream (10)")
+    add("--only", action="append", choices=CLIENTS, help="only this client (repeatable)")
+    add("--client", choices=CLIENTS, help=argparse.SUPPRESS)
+    add("--url", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.events is None:
-        args.events = 100 if args.quick else 300
-    if args.warmup is None:
-        args.warmup = 5 if args.quick else 10
+    args.events = (100 if args.quick else 300) if args.events is None else args.events
+    args.warmup = (5 if args.quick else 10) if args.warmup is None else args.warmup
     if not 0 <= args.warmup < args.events or args.events > 100_000:
         parser.error("need 0 <= --warmup < --events <= 100000")
     if not 0 < args.interval_ms <= 10_000:

@@ -23,17 +23,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from _harness import (
-    REF,
-    Check,
-    Report,
-    arguments,
-    collect,
-    fmt_rate,
-    interpreter,
-    progress,
-    schedule,
-)
+import _harness as h
+from _harness import REF, Check, Report
 from _server import gen_large, gen_small
 from _worker import describe, emit, use_ld_eventsource
 
@@ -49,8 +40,7 @@ DIGEST_SLICE = 64 * 1024  # characters of an event's data encoded at a time for 
 # --- inputs ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Scale:
+class Scale(NamedTuple):
     small_events: int
     line_bytes: int
     many_lines: int
@@ -60,8 +50,7 @@ class Scale:
         return self.many_lines // GROUP_LINES
 
 
-FULL = Scale(small_events=200_000, line_bytes=8 * 1024 * 1024, many_lines=200_000)
-QUICK = Scale(small_events=20_000, line_bytes=1024 * 1024, many_lines=20_000)
+FULL, QUICK = Scale(200_000, 8 * 1024 * 1024, 200_000), Scale(20_000, 1024 * 1024, 20_000)
 
 
 class Digest(NamedTuple):
@@ -75,19 +64,14 @@ class Digest(NamedTuple):
 
 class _Summer:
     def __init__(self) -> None:
-        self.events = 0
-        self.data_len = 0
-        self.crc = 0
+        self.events = self.data_len = self.crc = 0
 
     def add(self, event_id: str | None, data: str) -> None:
         self.events += 1
         self.data_len += len(data)
-        if len(data) <= DIGEST_SLICE:
-            self.crc = zlib.crc32(f"{event_id or ''}\x1f{data}\x1e".encode(), self.crc)
-            return
-        # A long value is encoded a slice at a time (crc32 is incremental): a whole-value
-        # temporary would be a multi-MiB allocation whose release lets glibc trim the heap,
-        # and the next timed run would pay the page faults of growing it again.
+        # The value is encoded a slice at a time (crc32 is incremental): a whole-value temporary
+        # of a long value would be a multi-MiB allocation whose release lets glibc trim the
+        # heap, and the next timed run would pay the page faults of growing it again.
         crc = zlib.crc32(f"{event_id or ''}\x1f".encode(), self.crc)
         for start in range(0, len(data), DIGEST_SLICE):
             crc = zlib.crc32(data[start : start + DIGEST_SLICE].encode(), crc)
@@ -147,13 +131,10 @@ CASE_KEYS = tuple(INPUTS)
 def labels(scale: Scale) -> dict[str, str]:
     mib = f"{scale.line_bytes // (1024 * 1024)}MiB"
     return {
-        "small": "small",
-        "line-whole": f"{mib}-line whole",
-        "line-1k": f"{mib}-line 1KiB",
+        "small": "small", "line-whole": f"{mib}-line whole", "line-1k": f"{mib}-line 1KiB",
         "many-lines": f"{scale.many_lines // 1000}k-lines",
-        "grouped-lines": f"{scale.groups}x{GROUP_LINES}-lines",
-        "small-crlf": "small-crlf",
-    }
+        "grouped-lines": f"{scale.groups}x{GROUP_LINES}-lines", "small-crlf": "small-crlf",
+    }  # fmt: skip
 
 
 def build_case(key: str, scale: Scale) -> Case:
@@ -218,7 +199,8 @@ def worker(impl: str, keys: Sequence[str], repeat: int, scale: Scale, keep_gc: b
     runner, event_class, meta = load_impl(impl)
     for key in keys:
         case = build_case(key, scale)
-        emit({"case": key, "ready": True, "bytes": case.size, "chunks": len(case.chunks), **meta})
+        ready = {"ready": True, "bytes": case.size, "chunks": len(case.chunks)}
+        emit({"case": key, **ready, "events": case.expect.events, **meta})
         for index in range(repeat):
             gc.collect()
             if not keep_gc:
@@ -229,18 +211,10 @@ def worker(impl: str, keys: Sequence[str], repeat: int, scale: Scale, keep_gc: b
                 seconds = time.perf_counter() - start
             finally:
                 gc.enable()
-            got = digest(items, event_class)
+            got, expect = digest(items, event_class), case.expect
             del items
-            emit(
-                {
-                    "case": key,
-                    "run": index,
-                    "seconds": seconds,
-                    "ok": got == case.expect,
-                    "got": got._asdict(),
-                    "expect": case.expect._asdict(),
-                }
-            )
+            emit({"case": key, "run": index, "seconds": seconds, "ok": got == expect,
+                  "got": got._asdict(), "expect": expect._asdict()})  # fmt: skip
 
 
 # --- driver: subprocesses, budget, table ----------------------------------------------------
@@ -270,7 +244,7 @@ class Result:
 
 
 def measure(impl: str, key: str, args: argparse.Namespace) -> Result:
-    python, env = interpreter(REF if impl == "ref" else None)
+    python, env = h.interpreter(REF if impl == "ref" else None)
     cmd = [python, str(SCRIPT), "--impl", impl, "--case", key, "--repeat", str(args.repeat)]
     cmd += ["--quick"] * args.quick + ["--keep-gc"] * args.keep_gc
     result = Result(impl, key)
@@ -280,7 +254,7 @@ def measure(impl: str, key: str, args: argparse.Namespace) -> Result:
             result.meta = message  # the input is ready
         elif result.ok:  # up to the first wrong output
             result.runs.append(message["seconds"])
-            progress(
+            h.progress(
                 f"  {impl:4} {key:14} run {len(result.runs)}/{args.repeat}: {message['seconds']:.3f} s"
             )
             if not message["ok"]:
@@ -288,10 +262,10 @@ def measure(impl: str, key: str, args: argparse.Namespace) -> Result:
                 result.mismatch = {"got": message["got"], "expect": message["expect"]}
 
     total = READY_TIMEOUT + args.repeat * args.budget
-    run = collect(cmd, env, total, first=READY_TIMEOUT, each=args.budget, seen=seen)
+    run = h.collect(cmd, env, total, first=READY_TIMEOUT, each=args.budget, seen=seen)
     result.timed_out = run.timed_out
     if run.timed_out:
-        progress(f"  {impl:4} {key:14} run exceeded {args.budget:g} s: stopped")
+        h.progress(f"  {impl:4} {key:14} run exceeded {args.budget:g} s: stopped")
     elif not result.meta:
         result.error = "worker exited before its input was ready"
     elif result.ok and len(result.runs) < args.repeat:
@@ -308,7 +282,7 @@ def cells(result: Result, events: int, size: int, budget: float) -> list[str]:
     if seconds is None:
         return ["FAIL", "FAIL", "error" if result.error else "wrong"]
     value, bound = seconds
-    rate, mbps = fmt_rate(events / value), f"{size / value / 1e6:.1f}"
+    rate, mbps = h.fmt_rate(events / value), f"{size / value / 1e6:.1f}"
     return [f"<{rate}", f"<{mbps}", f">{budget:g}"] if bound else [rate, mbps, f"{value:.4f}"]
 
 
@@ -324,9 +298,8 @@ def ratio(
 
 
 def show_ratio(value: tuple[float, str] | None) -> str:
-    if value is None:
-        return "n/a"
-    return {"=": "", ">": "> ", "<": "< ", "?": "~ "}[value[1]] + f"{value[0]:.2f}x"
+    prefix = {"=": "", ">": "> ", "<": "< ", "?": "~ "}
+    return "n/a" if value is None else prefix[value[1]] + f"{value[0]:.2f}x"
 
 
 def drive(args: argparse.Namespace) -> int:
@@ -334,20 +307,18 @@ def drive(args: argparse.Namespace) -> int:
     names = labels(scale)
     keys = [k for k in CASE_KEYS if not args.case or k in args.case]
     results: dict[str, dict[str, Result]] = {key: {} for key in keys}
-    for _, key, impl in schedule(1, keys, ("ours", "ref"), rotate=False):
+    for _, key, impl in h.schedule(1, keys, ("ours", "ref"), rotate=False):
         if impl == "ours":
-            progress(f"{names[key]}:")
+            h.progress(f"{names[key]}:")
         results[key][impl] = measure(impl, key, args)
 
-    out = Report()
-    metas = {impl: r.meta for row in results.values() for impl, r in row.items() if r.meta}
+    out, metas = Report(), {i: r.meta for row in results.values() for i, r in row.items() if r.meta}
     out.line()
     out.line(
         f"SSE parser throughput: median of {args.repeat} run(s), "
         f"gc {'on' if args.keep_gc else 'off'} while timed, budget {args.budget:g} s per run"
     )
-    for impl in ("ours", "ref"):
-        meta = metas.get(impl, {})
+    for impl, meta in ((impl, metas.get(impl, {})) for impl in ("ours", "ref")):
         version, python, module = (meta.get(k, "?") for k in ("version", "python", "module"))
         out.line(f"  {impl:4} {version:8} {python}  {module}")
     out.line()
@@ -356,11 +327,10 @@ def drive(args: argparse.Namespace) -> int:
     table: list[dict[str, Any]] = []
     for key in keys:
         ours, ref = results[key]["ours"], results[key]["ref"]
-        size, events = int((ours.meta or ref.meta).get("bytes", 0)), _expected_events(key, scale)
+        size, events = (int((ours.meta or ref.meta).get(k, 0)) for k in ("bytes", "events"))
         speedup = ratio(ref.time(args.budget), ours.time(args.budget))
-        passed = (
-            ours.ok and ref.ok and speedup is not None and speedup[0] > 1 and speedup[1] in "=>"
-        )
+        passed = speedup is not None and speedup[0] > 1 and speedup[1] in "=>"
+        passed = passed and ours.ok and ref.ok
         verdict = "OK" if passed else "MISS"
         if not (ours.ok and ref.ok):
             verdict = f"FAIL ({'ours' if not ours.ok else 'ref'})"
@@ -403,46 +373,30 @@ def drive(args: argparse.Namespace) -> int:
             })  # fmt: skip
     out.targets(checks)
     out.save(args.json, {
-        "scale": scale.__dict__, "repeat": args.repeat, "budget_seconds": args.budget,
+        "scale": scale._asdict(), "repeat": args.repeat, "budget_seconds": args.budget,
         "gc_during_runs": args.keep_gc, "implementations": metas, "inputs": table,
         "ratios": derived, "targets": [{"name": name, "ok": passed} for name, passed, _ in checks],
     })  # fmt: skip
     return 0 if all(r.ok for row in results.values() for r in row.values()) else 1
 
 
-def _expected_events(key: str, scale: Scale) -> int:
-    many = {"small": scale.small_events, "small-crlf": scale.small_events}
-    return {**many, "grouped-lines": scale.groups}.get(key, 1)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = arguments(__doc__, "smaller inputs, 1 repeat")
-    parser.add_argument(
-        "--impl",
-        choices=("both", "ours", "ref"),
-        default="both",
-        help="both (default): run and compare; ours/ref: be a worker and print JSON lines",
-    )
-    parser.add_argument("--repeat", type=int, default=None, help="timed runs per input (5)")
-    parser.add_argument(
-        "--budget", type=float, default=60.0, help="seconds allowed for one run (60)"
-    )
-    parser.add_argument(
-        "--case", action="append", choices=CASE_KEYS, help="only this input (repeatable)"
-    )
-    parser.add_argument(
-        "--keep-gc", action="store_true", help="leave the garbage collector on while timing"
-    )
+    parser = h.arguments(__doc__, "smaller inputs, 1 repeat")
+    add = parser.add_argument
+    impl = "both (default): run and compare; ours/ref: be a worker and print JSON lines"
+    add("--impl", choices=("both", "ours", "ref"), default="both", help=impl)
+    add("--repeat", type=int, default=None, help="timed runs per input (5)")
+    add("--budget", type=float, default=60.0, help="seconds allowed for one run (60)")
+    add("--case", action="append", choices=CASE_KEYS, help="only this input (repeatable)")
+    add("--keep-gc", action="store_true", help="leave the garbage collector on while timing")
     args = parser.parse_args(argv)
-    if args.repeat is None:
-        args.repeat = 1 if args.quick else 5
+    args.repeat = (1 if args.quick else 5) if args.repeat is None else args.repeat
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
     if args.impl == "both":
         return drive(args)
-    worker(
-        args.impl, args.case or CASE_KEYS, args.repeat, QUICK if args.quick else FULL, args.keep_gc
-    )
+    scale = QUICK if args.quick else FULL
+    worker(args.impl, args.case or CASE_KEYS, args.repeat, scale, args.keep_gc)
     return 0
 
 

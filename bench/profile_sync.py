@@ -16,12 +16,10 @@ import argparse
 import cProfile
 import io
 import pstats
-import socket
 import sys
 import time
 import zlib
-from collections.abc import Callable, Iterable, Iterator
-from functools import partial
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +30,6 @@ from _worker import SRC_DIR
 sys.path.insert(0, str(SRC_DIR))
 
 import _tp_clients as tc
-from ld_eventsource import SSEClient
 from ld_eventsource._common import null_logger
 from ld_eventsource._parser import SSEParser
 from ld_eventsource.actions import Event
@@ -45,20 +42,16 @@ class Server(LoadServer):
     def __init__(self, events: int, framing: str):
         super().__init__("--framings", framing, "--extra", f"small:{events}:{framing}")
         self.case = f"small-{events}/{framing}"
-        self.expect = self.cases[self.case]
-
-    def stream_url(self) -> str:
-        """A URL of the case, for one reading."""
-        return self.url(self.case)
+        self.expect = (self.cases[self.case]["events"], self.cases[self.case]["crc"])
 
     def target(self) -> tc.Target:
-        url = self.stream_url()
+        url = self.url(self.case)
         return tc.Target(url, "127.0.0.1", self.port, url.split(str(self.port), 1)[1], 0)
 
 
-def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+def timed(fn: Callable[..., Any], *args: Any) -> tuple[float, Any]:
     start = time.perf_counter()
-    result = fn()
+    result = fn(*args)
     return time.perf_counter() - start, result
 
 
@@ -66,48 +59,32 @@ def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
 
 
 def consume_list(events: Iterable[Any]) -> tuple[int, int]:
-    timing = tc.consume(events, None)  # the consumer loop of throughput.py
-    return timing.events, timing.crc
+    return tc.consume(events, None)[2:]  # the consumer loop of throughput.py: (events, crc)
 
 
 def consume_tuples(events: Iterable[tuple[str, str, str | None]]) -> tuple[int, int]:
-    crc32 = zlib.crc32
-    crc = 0
-    count = 0
+    crc32, crc, count = zlib.crc32, 0, 0
     for event in events:
         crc = crc32(event[1].encode(), crc)
         count += 1
     return count, crc
 
 
-def yield_from(items: list[Any]) -> Iterator[Any]:
-    yield from items
+def full_client(url: str, name: str = "ours-sync") -> tuple[int, int]:
+    """The whole client, ``ours-sync`` or ``ours-async``, as throughput.py runs it."""
+    return tc.run(name, tc.Target(url, "", 0, "", 0))[2:]
 
 
-def full_client(url: str) -> tuple[int, int]:
-    with SSEClient(url) as client:
-        return consume_list(client.events)
-
-
-def full_async_client(url: str) -> tuple[int, int]:
-    timing = tc.run("ours-async", tc.Target(url, "", 0, "", 0))
-    return timing.events, timing.crc
-
-
-def socket_read(server: Server, size: int) -> int:
-    target = server.target()
-    sock = socket.create_connection((target.host, target.port))
-    with sock:
-        sock.sendall(f"GET {target.path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
-        recv = sock.recv
-        total = 0
-        while data := recv(size):
+def socket_read(server: Server) -> int:
+    with tc._request(server.target(), accept=False) as sock:
+        recv, total = sock.recv, 0
+        while data := recv(65536):
             total += len(data)
     return total
 
 
 def transport(server: Server) -> list[bytes]:
-    client = ConnectStrategy.http(server.stream_url()).create_client(null_logger())
+    client = ConnectStrategy.http(server.url(server.case)).create_client(null_logger())
     result = client.connect(None)
     try:
         return list(result.stream)
@@ -119,17 +96,14 @@ def transport(server: Server) -> list[bytes]:
 def parse(chunks: list[bytes]) -> int:
     """Feeds the chunks; what each feed returns is dropped at once, as the client does (kept,
     200k events would make the garbage collector walk them over and over)."""
-    parser = SSEParser()
-    feed = parser.feed
-    count = 0
+    feed, count = SSEParser().feed, 0
     for chunk in chunks:
         count += len(feed(chunk))
     return count
 
 
 def parse_kept(chunks: list[bytes]) -> list[Any]:
-    parser = SSEParser()
-    out: list[Any] = []
+    parser, out = SSEParser(), []
     for chunk in chunks:
         out += parser.feed(chunk)
     return out
@@ -138,8 +112,7 @@ def parse_kept(chunks: list[bytes]) -> list[Any]:
 def event_creation(events: list[Any]) -> float:
     """Seconds to create ``len(events)`` Events with ``tuple.__new__`` (each dropped at once),
     net of the same loop building nothing."""
-    new = tuple.__new__
-    fields = [tuple(e) for e in events]
+    new, fields = tuple.__new__, [tuple(e) for e in events]
 
     def with_new() -> None:
         for f in fields:
@@ -152,90 +125,62 @@ def event_creation(events: list[Any]) -> float:
     return timed(with_new)[0] - timed(bare)[0]
 
 
-def floor_parse(bodies: list[bytes]) -> int:
-    count = 0
-    for _ in tc._naive_events(bodies):
-        count += 1
-    return count
-
-
-def floor_dechunk(server: Server) -> list[bytes]:
+def floor(server: Server, parse: bool = True) -> Any:
+    """The naive floor's whole loop (events, crc), or only its bodies (not ``parse``)."""
     with tc._request(server.target()) as sock:
-        return list(tc.naive_bodies(sock))
-
-
-def floor_full(server: Server) -> tuple[int, int]:
-    with tc._request(server.target()) as sock:
-        return consume_tuples(tc._naive_events(tc.naive_bodies(sock)))
+        bodies = tc.naive_bodies(sock)
+        return consume_tuples(tc._naive_events(bodies)) if parse else list(bodies)
 
 
 def one_round(server: Server, add: Callable[[str, float], None]) -> None:
-    expect = (server.expect["events"], server.expect["crc"])
-
-    def check(name: str, fn: Callable[[], tuple[int, int]]) -> None:
-        seconds, got = timed(fn)
-        assert got == expect, (name, got, expect)
+    def check(name: str, fn: Callable[[Any], tuple[int, int]], arg: Any) -> None:
+        seconds, got = timed(fn, arg)
+        assert got == server.expect, (name, got, server.expect)
         add(name, seconds)
 
-    check("client", partial(full_client, server.stream_url()))
-    add("socket", timed(partial(socket_read, server, 65536))[0])
-    seconds, chunks = timed(partial(transport, server))
+    check("client", full_client, server.url(server.case))
+    add("socket", timed(socket_read, server)[0])
+    seconds, chunks = timed(transport, server)
     add("transport", seconds)
     add("chunks", len(chunks))
-    add("parser", timed(partial(parse, chunks))[0])
+    add("parser", timed(parse, chunks)[0])
     items = parse_kept(chunks)
     add("creation", event_creation(items))
-    check("iteration", partial(consume_list, yield_from(items)))
-    add("consumer", timed(partial(consume_list, items))[0])
-    check("async", partial(full_async_client, server.stream_url()))
-    check("floor", partial(floor_full, server))
-    seconds, bodies = timed(partial(floor_dechunk, server))
+    check("iteration", consume_list, (item for item in items))
+    add("consumer", timed(consume_list, items)[0])
+    check("async", lambda url: full_client(url, "ours-async"), server.url(server.case))
+    check("floor", floor, server)
+    seconds, bodies = timed(floor, server, False)
     add("floor-dechunk", seconds)
     add("floor-reads", len(bodies))
-    add("floor-parser", timed(partial(floor_parse, bodies))[0])
-    tuples = list(tc._naive_events(bodies))
-    add("floor-consumer", timed(partial(consume_tuples, tuples))[0])
+    add("floor-parser", timed(lambda: sum(1 for _ in tc._naive_events(bodies)))[0])
+    add("floor-consumer", timed(consume_tuples, list(tc._naive_events(bodies)))[0])
 
 
 def breakdown(server: Server, repeat: int) -> dict[str, float]:
     """Least seconds of each stage over ``repeat`` interleaved rounds."""
     samples: dict[str, list[float]] = {}
-
-    def add(name: str, seconds: float) -> None:
-        samples.setdefault(name, []).append(seconds)
-
     for _ in range(repeat):
-        one_round(server, add)
+        one_round(server, lambda name, seconds: samples.setdefault(name, []).append(seconds))
     # The least of the rounds, as timeit does: other load on the machine only adds time, and
     # the stages are subtracted from one another, so a disturbed round would skew them.
     return {name: min(values) for name, values in samples.items()}
 
 
-STAGES = [
-    # (row, ours: the stages added and (-) subtracted, floor: the same)
+STAGES = [  # (row, ours: the stages added and (-) subtracted, floor: the same)
     ("socket read (recv 64 KiB until close)", "socket", "socket"),
-    (
-        "HTTP de-chunking (ours: ConnectionResult.stream less the socket read; floor: _dechunk)",
-        "transport -socket",
-        "floor-dechunk -socket",
-    ),
-    (
-        "parser (ours: SSEParser.feed less Event creation; floor: split, decode, partition, "
-        "tuple, generator)",
-        "parser -creation",
-        "floor-parser",
-    ),
+    ("HTTP de-chunking (ours: ConnectionResult.stream less the socket read; floor: _dechunk)",
+     "transport -socket", "floor-dechunk -socket"),
+    ("parser (ours: SSEParser.feed less Event creation; floor: split, decode, partition, "
+     "tuple, generator)", "parser -creation", "floor-parser"),
     ("Event creation (tuple.__new__(Event, ...))", "creation", ""),
-    (
-        "driver loop (ours: SSEClient._read; floor: the rest of its loop)",
-        "client -transport -parser -iteration",
-        "floor -floor-dechunk -floor-parser -floor-consumer",
-    ),
+    ("driver loop (ours: SSEClient._read; floor: the rest of its loop)",
+     "client -transport -parser -iteration", "floor -floor-dechunk -floor-parser -floor-consumer"),
     ("iteration (generator resume into the for loop)", "iteration -consumer", ""),
     ("consumer (count, crc32 of the data)", "consumer", "floor-consumer"),
     ("whole client", "client", "floor"),
     ("whole async client (AsyncSSEClient, same consumer loop)", "async", ""),
-]
+]  # fmt: skip
 
 
 def report(least: dict[str, float], events: int, framing: str, repeat: int) -> list[str]:
@@ -258,62 +203,50 @@ def report(least: dict[str, float], events: int, framing: str, repeat: int) -> l
     ]
 
 
-def profile(
-    server: Server, events: int, top: int, client: Callable[[str], tuple[int, int]]
-) -> list[str]:
-    if client is full_async_client:
-        full_async_client(server.stream_url())  # imports aiohttp outside the profile
-    url = server.stream_url()
-    profiler = cProfile.Profile()
+def profile(server: Server, top: int, name: str) -> list[str]:
+    if name == "ours-async":
+        full_client(server.url(server.case), name)  # imports aiohttp outside the profile
+    url, profiler = server.url(server.case), cProfile.Profile()
     profiler.enable()
-    got = client(url)
+    got = full_client(url, name)
     profiler.disable()
-    assert got == (server.expect["events"], server.expect["crc"])
-    stream = io.StringIO()
-    stats = pstats.Stats(profiler, stream=stream)
+    assert got == server.expect
+    stats, events = pstats.Stats(profiler, stream=io.StringIO()), server.expect[0]
     total = stats.total_tt  # type: ignore[attr-defined]
-    rows = []
-    for (file, line, func), (_, nc, tt, ct, _) in stats.stats.items():  # type: ignore[attr-defined]
-        rows.append((tt, ct, nc, f"{Path(file).name}:{line}({func})"))
-    rows.sort(reverse=True)
+    rows = sorted(
+        ((tt, ct, nc, f"{Path(file).name}:{line}({func})")
+         for (file, line, func), (_, nc, tt, ct, _) in stats.stats.items()),  # type: ignore[attr-defined]
+        reverse=True,
+    )  # fmt: skip
+    per_event = [
+        [f"`{name}`", f"{nc / events:.2f}", f"{tt / events * 1e6:.2f}",
+         f"{ct / events * 1e6:.2f}", f"{tt / total:.0%}"]
+        for tt, ct, nc, name in rows[:top]
+    ]  # fmt: skip
+    header = ["function", "calls/event", "own us/event", "cumulative us/event", "share"]
     return [
-        f"cProfile of the whole {'async' if client is full_async_client else 'sync'} client "
+        f"cProfile of the whole {name.partition('-')[2]} client "
         f"({total:.2f} s under the profiler): own time per event",
         "",
-        *markdown_table(
-            ["function", "calls/event", "own us/event", "cumulative us/event", "share"],
-            [
-                [
-                    f"`{name}`",
-                    f"{nc / events:.2f}",
-                    f"{tt / events * 1e6:.2f}",
-                    f"{ct / events * 1e6:.2f}",
-                    f"{tt / total:.0%}",
-                ]
-                for tt, ct, nc, name in rows[:top]
-            ],
-            {1, 2, 3, 4},
-        ),
+        *markdown_table(header, per_event, {1, 2, 3, 4}),
     ]
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description="Per-event time breakdown of our sync client")
-    parser.add_argument("--events", type=int, default=200_000)
-    parser.add_argument("--framing", choices=FRAMINGS, default="chunk-per-event")
-    parser.add_argument("--repeat", type=int, default=7)
-    parser.add_argument("--top", type=int, default=15)
-    parser.add_argument(
-        "--async-profile", action="store_true", help="also run cProfile on AsyncSSEClient"
-    )
-    parser.add_argument("--markdown", metavar="PATH", help="write the tables as Markdown")
+    add = parser.add_argument
+    add("--events", type=int, default=200_000)
+    add("--framing", choices=FRAMINGS, default="chunk-per-event")
+    add("--repeat", type=int, default=7)
+    add("--top", type=int, default=15)
+    add("--async-profile", action="store_true", help="also run cProfile on AsyncSSEClient")
+    add("--markdown", metavar="PATH", help="write the tables as Markdown")
     args = parser.parse_args()
     server = Server(args.events, args.framing)
     try:
         lines = report(breakdown(server, args.repeat), args.events, args.framing, args.repeat)
-        lines += profile(server, args.events, args.top, full_client)
-        if args.async_profile:
-            lines += profile(server, args.events, args.top, full_async_client)
+        for name in ["ours-sync", "ours-async"][: 1 + args.async_profile]:
+            lines += profile(server, args.top, name)
     finally:
         server.stop()
     text = "\n".join(lines) + "\n"

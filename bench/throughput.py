@@ -7,13 +7,11 @@ End-to-end throughput over loopback HTTP, side by side with every Python SSE cli
     python bench/throughput.py --clients ours-sync,ref-sync --workloads small --rounds 7
     python bench/throughput.py --json out.json --markdown out.md --plot out.png
 
-The load server (``_server.py``, ``burst`` mode) sends every (workload, framing) case; each
-client (``CLIENTS``, each in its own venv) reads it in a fresh subprocess (``_tp_clients.py``),
-round-robin over ``--rounds`` rounds, the order rotated. A run is timed from the first event to
-the end of the stream, and checked (event count and crc32 of the data: FAIL, ERR, TIMEOUT).
-Then a peak-RSS check (100k against 1M events) and a headroom check (the raw socket must
-drain 20 times faster than the fastest client parses). docs/performance.md ("How throughput
-is measured") has the whole method.
+Each client (``CLIENTS``, in its own venv) reads every (workload, framing) case of the load
+server in a fresh subprocess (``_tp_clients.py``), round-robin over ``--rounds`` rounds; each
+run is timed from the first event to the end of the stream and checked (event count, crc32).
+Then a peak-RSS check and a headroom check. docs/performance.md ("How throughput is
+measured") has the whole method.
 """
 
 from __future__ import annotations
@@ -23,29 +21,14 @@ import json
 import statistics
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import _harness as h
 import _tp_clients as tc
-from _harness import (
-    PLOT,
-    REF,
-    SSE2,
-    Check,
-    LoadServer,
-    Report,
-    Venv,
-    arguments,
-    collect,
-    fmt_rate,
-    fmt_ratio,
-    interpreter,
-    machine,
-    paired_ratio,
-    progress,
-    schedule,
-)
+from _harness import REF, SSE2, Check, LoadServer, Report, Venv
 from _server import BASE_EVENTS, FRAMINGS
 from _worker import BENCH_DIR
 
@@ -59,13 +42,8 @@ WORKLOADS = ("small", "llm-tokens", "multiline", "large", "crlf")
 # runs a round) and the slowest peers take seconds per run; these keep `make bench` near 10
 # minutes, with every run of ours still reading at least a few MB. --scale F runs the full
 # counts times F instead.
-DEFAULT_COUNTS = {
-    "small": 20_000,
-    "llm-tokens": 20_000,
-    "multiline": 4_000,
-    "large": 10,
-    "crlf": 20_000,
-}
+DEFAULT_COUNTS = {"small": 20_000, "llm-tokens": 20_000, "multiline": 4_000, "large": 10}
+DEFAULT_COUNTS["crlf"] = 20_000
 QUICK_SCALE = 0.05
 RSS_COUNTS = (100_000, 1_000_000)
 QUICK_RSS_COUNTS = (10_000, 100_000)
@@ -81,15 +59,17 @@ PAIRS = (("ours-sync", "ref-sync"), ("ours-async", "ref-async"))
 @dataclass(frozen=True)
 class Client:
     name: str
-    kind: str  # "ours", "ref", "peer" or "baseline"
     venv: Venv | None  # None: the project's interpreter
-    preload: tuple[str, ...] = ()  # imported before the clock starts
-    dists: tuple[str, ...] = ()  # distributions whose versions are reported
-    note: str = ""
+    dists: tuple[str, ...]  # distributions whose versions are reported
+    note: str
+
+    @property
+    def kind(self) -> str:
+        """``ours``, ``ref`` (that ``ld_eventsource``), ``peer`` or ``baseline``."""
+        prefix = self.name.partition("-")[0]
+        return prefix if prefix in ("ours", "ref") else "peer" if self.venv else "baseline"
 
 
-_SYNC = ("ld_eventsource", "urllib3")
-_ASYNC = ("ld_eventsource", "ld_eventsource.async_client", "aiohttp")
 _LD_SYNC = ("launchdarkly-eventsource", "urllib3")
 _LD_ASYNC = ("launchdarkly-eventsource", "aiohttp")
 _HTTPX = Venv("httpx-sse", ("httpx-sse==0.4.3", "httpx"), ("httpx_sse", "httpx"))
@@ -99,47 +79,35 @@ _REQUESTS = Venv("requests-sse", ("requests-sse==0.5.3", "requests"), ("requests
 _RECONNECTS = "EventSource(url), stopped after the expected count (it reconnects at the end)"
 
 CLIENTS: dict[str, Client] = {
-    c.name: c
-    for c in (
-        Client("ours-sync", "ours", None, _SYNC, _LD_SYNC, "SSEClient(url).events"),
-        Client("ours-async", "ours", None, _ASYNC, _LD_ASYNC, "AsyncSSEClient(url).events"),
-        Client("ref-sync", "ref", REF, _SYNC, _LD_SYNC, "SSEClient(url).events"),
-        Client("ref-async", "ref", REF, _ASYNC, _LD_ASYNC, "AsyncSSEClient(url).events"),
-        Client(
-            "httpx-sse-sync", "peer", _HTTPX, ("httpx", "httpx_sse"), _HTTPX_DISTS,
-            "connect_sse(httpx.Client(), ...).iter_sse()",
+    name: Client(name, *spec)
+    for name, spec in {  # (venv, distributions whose versions are reported, how it reads)
+        "ours-sync": (None, _LD_SYNC, "SSEClient(url).events"),
+        "ours-async": (None, _LD_ASYNC, "AsyncSSEClient(url).events"),
+        "ref-sync": (REF, _LD_SYNC, "SSEClient(url).events"),
+        "ref-async": (REF, _LD_ASYNC, "AsyncSSEClient(url).events"),
+        "httpx-sse-sync": (_HTTPX, _HTTPX_DISTS, "connect_sse(httpx.Client(), ...).iter_sse()"),
+        "httpx-sse-async": (
+            _HTTPX, _HTTPX_DISTS, "aconnect_sse(httpx.AsyncClient(), ...).aiter_sse()"
         ),
-        Client(
-            "httpx-sse-async", "peer", _HTTPX, ("httpx", "httpx_sse"), _HTTPX_DISTS,
-            "aconnect_sse(httpx.AsyncClient(), ...).aiter_sse()",
+        "sseclient-py": (
+            _SSECLIENT, ("sseclient-py", "urllib3"),
+            "SSEClient(urllib3 response, preload_content=False).events()",
         ),
-        Client(
-            "sseclient-py", "peer", _SSECLIENT, ("sseclient", "urllib3"),
-            ("sseclient-py", "urllib3"), "SSEClient(urllib3 response, preload_content=False).events()",
+        "requests-sse": (_REQUESTS, ("requests-sse", "requests"), _RECONNECTS),
+        "aiohttp-sse-client2": (SSE2, ("aiohttp-sse-client2", "aiohttp"), _RECONNECTS),
+        "naive-floor": (
+            None, (), "raw socket, hand de-chunking, split-on-blank-line parser, a tuple per event"
         ),
-        Client(
-            "requests-sse", "peer", _REQUESTS, ("requests", "requests_sse"),
-            ("requests-sse", "requests"), _RECONNECTS,
+        "raw-socket": (
+            None, (), "recv_into a 256 KiB buffer until close, counting bytes (no parsing)"
         ),
-        Client(
-            "aiohttp-sse-client2", "peer", SSE2, ("aiohttp", "aiohttp_sse_client2"),
-            ("aiohttp-sse-client2", "aiohttp"), _RECONNECTS,
-        ),
-        Client(
-            "naive-floor", "baseline", None,
-            note="raw socket, hand de-chunking, split-on-blank-line parser, a tuple per event",
-        ),
-        Client(
-            "raw-socket", "baseline", None,
-            note="recv_into a 256 KiB buffer until close, counting bytes (no parsing)",
-        ),
-    )
+    }.items()
 }  # fmt: skip
 
 
 def mode(name: str) -> str:
     """``sync`` or ``async``, as ``_tp_clients`` runs the client."""
-    return "async" if name in tc.CLIENTS and tc.CLIENTS[name][1] else "sync"
+    return "async" if name in tc.ASYNC else "sync"
 
 
 @dataclass
@@ -177,101 +145,93 @@ def ratio(num: Cell | None, den: Cell | None, attr: str = "wall") -> float | Non
     """The paired ratio of two cells' wall (or CPU) times, if both ran."""
     if num is None or den is None or not (num.ok and den.ok):
         return None
-    return paired_ratio(*({r.round: getattr(r, attr) for r in c.runs} for c in (num, den)))
+    return h.paired_ratio(*({r.round: getattr(r, attr) for r in c.runs} for c in (num, den)))
 
 
 def run_once(
-    client: Client,
-    python: tuple[str, dict[str, str]],
-    server: LoadServer,
-    case: str,
-    budget: float,
-    with_versions: bool = False,
-) -> dict[str, Any]:
-    """One worker run: its result message with a ``status`` (and ``reason`` if not OK)."""
+    client: Client, python: tuple[str, dict[str, str]], server: LoadServer, case: str,
+    budget: float, with_versions: bool = False, worker: Sequence[str] = (str(CLIENTS_SCRIPT),),
+) -> dict[str, Any]:  # fmt: skip
+    """
+    One worker run: its result message with a ``status`` (and ``reason`` if not OK).
+    ``worker``: the script (and its first arguments) that runs ``_tp_clients.main``.
+    """
     expect = server.cases[case]
     cmd = [
-        python[0], str(CLIENTS_SCRIPT), client.name, server.url(case), str(expect["events"]),
-        client.kind, ",".join(client.preload), ",".join(client.dists) if with_versions else "",
+        python[0], *worker, client.name, server.url(case), str(expect["events"]),
+        client.kind, ",".join(client.dists) if with_versions else "",
     ]  # fmt: skip
-    run = collect(cmd, python[1], budget)
+    run = h.collect(cmd, python[1], budget)
     if not run.messages:
         return {"status": "TIMEOUT" if run.timed_out else "ERR", "reason": run.error or "no result"}
     message = run.messages[-1]
     if not message["ok"]:
         return {"status": "ERR", "reason": message["error"], **message}
+    got, want = message["events"], expect["events"]
+    reason = f"{got} events, expected {want}" if got != want else "wrong data (crc32 differs)"
     if client.name == "raw-socket":
         got, want = message["bytes"], expect["response_bytes"]
-        if got != want:
-            return {"status": "FAIL", "reason": f"{got} bytes, expected {want}", **message}
-    elif (message["events"], message["crc"]) != (expect["events"], expect["crc"]):
-        reason = f"{message['events']} events, expected {expect['events']}"
-        if message["events"] == expect["events"]:
-            reason = "wrong data (crc32 differs)"
-        return {"status": "FAIL", "reason": reason, **message}
-    return {"status": "OK", **message}
+        reason = f"{got} bytes, expected {want}"
+    elif got == want and message["crc"] != expect["crc"]:
+        got = None
+    return {"status": "OK" if got == want else "FAIL", "reason": reason, **message}
 
 
 def drive(args: argparse.Namespace) -> int:
     started = time.monotonic()
     names = args.clients
     cases = [f"{w}/{f}" for w in args.workloads for f in args.framings]
-    if args.scale is None:
-        counts = {w: DEFAULT_COUNTS[w] for w in args.workloads}
-    else:
-        counts = {w: max(1, round(BASE_EVENTS[w] * args.scale)) for w in args.workloads}
+    counts = {
+        w: DEFAULT_COUNTS[w] if args.scale is None else max(1, round(BASE_EVENTS[w] * args.scale))
+        for w in args.workloads
+    }
     rss_counts = QUICK_RSS_COUNTS if args.quick else RSS_COUNTS
     rss_clients = [n for n in OURS if n in names] if args.rss else []
 
-    progress("preparing venvs ...")
+    h.progress("preparing venvs ...")
     found: dict[str, tuple[str, dict[str, str]] | str] = {}
     for name in names:
         try:
-            found[name] = interpreter(CLIENTS[name].venv)
+            found[name] = h.interpreter(CLIENTS[name].venv)
         except Exception as e:
             found[name] = f"install failed: {e}"[:200]
-    progress(f"building responses ({', '.join(f'{w} {n}' for w, n in counts.items())}) ...")
+    h.progress(f"building responses ({', '.join(f'{w} {n}' for w, n in counts.items())}) ...")
     server = LoadServer(
         "--counts", ",".join(f"{w}:{n}" for w, n in counts.items()),
         "--framings", ",".join(args.framings),
         "--extra", ",".join(f"small:{n}" for n in rss_counts) if rss_clients else "",
     )  # fmt: skip
     cells = {case: {name: Cell(name, case) for name in names} for case in cases}
-    for case in cases:
-        for name in names:
-            if isinstance(found[name], str):
-                cells[case][name].fail("ERR", str(found[name]))
+    for case, name in ((c, n) for c in cases for n in names if isinstance(found[n], str)):
+        cells[case][name].fail("ERR", str(found[name]))
     versions_of: dict[str, dict[str, str]] = {}
     rss: dict[str, dict[int, float]] = {}
     try:
-        for round_index, case, name in schedule(args.rounds, cases, names):
+        for round_index, case, name in h.schedule(args.rounds, cases, names):
             cell, python = cells[case][name], found[name]
             if cell.status != "OK" or cell.slow or isinstance(python, str):
                 continue
-            message = run_once(
-                CLIENTS[name], python, server, case, args.budget, name not in versions_of
-            )
+            first = name not in versions_of
+            message = run_once(CLIENTS[name], python, server, case, args.budget, first)
             if "versions" in message:
                 versions_of[name] = message["versions"]
             if message["status"] != "OK":
                 cell.fail(message["status"], str(message["reason"]))
                 shown = f"{message['status']}: {message['reason']}"
             else:
-                cell.runs.append(
-                    Run(message["wall"], message["cpu"], message["maxrss_mb"], round_index)
-                )
+                run = Run(message["wall"], message["cpu"], message["maxrss_mb"], round_index)
+                cell.runs.append(run)
                 cell.slow = message["wall"] > args.slow
                 shown = f"{message['wall']:.3f} s"
-            progress(f"round {round_index + 1}/{args.rounds} {case:28} {name:20} {shown}")
+            h.progress(f"round {round_index + 1}/{args.rounds} {case:28} {name:20} {shown}")
         for name in rss_clients:
-            python = found[name]
-            if isinstance(python, str):
+            if isinstance(python := found[name], str):
                 continue
             for count in rss_counts:
                 case = f"small-{count}/chunk-per-event"
                 message = run_once(CLIENTS[name], python, server, case, args.budget * 4)
                 rss_mb, status = message.get("maxrss_mb", 0), message["status"]
-                progress(f"rss {name} {count} events: {rss_mb:.1f} MB ({status})")
+                h.progress(f"rss {name} {count} events: {rss_mb:.1f} MB ({status})")
                 if status == "OK":
                     rss.setdefault(name, {})[count] = rss_mb
     finally:
@@ -305,20 +265,16 @@ def case_rows(
         runs = f"{len(cell.runs)} run{'s' if len(cell.runs) > 1 else ''}"
         rows.append(
             [
-                name, "-" if raw else fmt_rate(events / wall), f"{mbps:.1f}", f"{wall:.3f}",
+                name, "-" if raw else h.fmt_rate(events / wall), f"{mbps:.1f}", f"{wall:.3f}",
                 f"{cell.median('cpu'):.3f}", f"{cell.median('rss'):.1f}",
-                *map(fmt_ratio, ratios.values()), runs + (" (slow: not repeated)" if cell.slow else ""),
+                *map(h.fmt_ratio, ratios.values()), runs + (" (slow: not repeated)" if cell.slow else ""),
             ]
         )  # fmt: skip
         entry.update(
-            wall=wall,
-            cpu=cell.median("cpu"),
-            rss_mb=cell.median("rss"),
-            mb_per_s=mbps,
-            events_per_s=None if raw else events / wall,
-            ratios=ratios,
+            wall=wall, cpu=cell.median("cpu"), rss_mb=cell.median("rss"), mb_per_s=mbps,
+            events_per_s=None if raw else events / wall, ratios=ratios,
             runs=[run.__dict__ for run in cell.runs],
-        )
+        )  # fmt: skip
     return rows, data
 
 
@@ -326,8 +282,7 @@ def headroom(
     out: Report, cases: list[str], cells: dict[str, dict[str, Cell]], server: LoadServer
 ) -> bool | None:
     """The table of the load server's headroom; whether it is enough (None: not measured)."""
-    out.line("### Load server headroom: raw socket vs the fastest parsing client")
-    out.line()
+    out.para("### Load server headroom: raw socket vs the fastest parsing client")
     rows: list[list[str]] = []
     enough: bool | None = True if any("raw-socket" in cells[case] for case in cases) else None
     for case in cases:
@@ -356,20 +311,24 @@ def summary_row(case: str, c: dict[str, Cell], peers: list[str]) -> tuple[list[s
     row, checks = [case], []
     for ours, ref in PAIRS:  # against the reference of the same mode
         value = ratio(c.get(ours), c.get(ref))
-        row.append("" if ours not in c else fmt_ratio(value) if c[ours].ok else c[ours].status)
+        row.append("" if ours not in c else h.fmt_ratio(value) if c[ours].ok else c[ours].status)
         if ours in c and ref in c:
             passed = value is not None and value <= REF_LIMIT
             if c[ours].ok and not c[ref].ok:
                 passed, value = True, None  # the reference fails: we are faster
-            detail = fmt_ratio(value) if value is not None else f"{ref} {c[ref].status}"
+            detail = h.fmt_ratio(value) if value is not None else f"{ref} {c[ref].status}"
             checks.append((f"{ours} <= {REF_LIMIT}x {ref} on {case}", passed, detail))
     for ours in OURS:  # against the naive floor
         value = ratio(c.get(ours), c.get("naive-floor"))
-        row.append(fmt_ratio(value) if ours in c else "")
+        row.append(h.fmt_ratio(value) if ours in c else "")
         if ours in c and "naive-floor" in c and case.partition("/")[0] in FLOOR_WORKLOADS:
             passed = value is not None and value <= FLOOR_LIMIT
             checks.append(
-                (f"{ours} within {FLOOR_LIMIT}x of naive-floor on {case}", passed, fmt_ratio(value))
+                (
+                    f"{ours} within {FLOOR_LIMIT}x of naive-floor on {case}",
+                    passed,
+                    h.fmt_ratio(value),
+                )
             )
     for ours in OURS:  # against the closest peer
         if ours not in c:
@@ -386,22 +345,12 @@ def summary_row(case: str, c: dict[str, Cell], peers: list[str]) -> tuple[list[s
         row.append("n/a" if best is None else f"{best[0]:.2f}x {best[1]}")
         detail = "" if not beaten_by else "not faster than " + ", ".join(beaten_by)
         checks.append((f"{ours} faster than every peer on {case}", not beaten_by, detail))
-    row += [fmt_ratio(ratio(c.get(ours), c.get(ref), "cpu")) for ours, ref in PAIRS]
+    row += [h.fmt_ratio(ratio(c.get(ours), c.get(ref), "cpu")) for ours, ref in PAIRS]
     return row, checks
 
 
-HEADER = [
-    "client",
-    "events/s",
-    "MB/s",
-    "wall s",
-    "CPU s",
-    "RSS MB",
-    "x ref-sync",
-    "x ref-async",
-    "x floor",
-    "note",
-]
+HEADER = ["client", "events/s", "MB/s", "wall s", "CPU s", "RSS MB", "x ref-sync", "x ref-async"]
+HEADER += ["x floor", "note"]
 SUMMARY = [
     "case", "sync vs ref", "async vs ref", "sync vs floor", "async vs floor",
     "sync: closest peer", "async: closest peer", "sync vs ref, CPU", "async vs ref, CPU",
@@ -413,8 +362,7 @@ def report(
     server: LoadServer, rss: dict[str, dict[int, float]], rss_counts: tuple[int, int],
     elapsed: float, versions_of: dict[str, dict[str, str]],
 ) -> int:  # fmt: skip
-    out = Report(markdown=True)
-    info = machine()
+    out, info = Report(markdown=True), h.machine()
     command = ["python", "bench/throughput.py", *sys.argv[1:]]
     scaled = (
         "event counts scaled down from the full counts to keep `make bench` near 10 minutes "
@@ -423,20 +371,17 @@ def report(
         else f"{args.scale:g} times the full event counts, "
     )
     out.line(md=False)
-    out.line(
+    out.para(
         f"## SSE client throughput over loopback HTTP ({'quick' if args.quick else 'full'} run)"
     )
-    out.line()
-    out.line(
+    out.para(
         f"Command: `{' '.join(command)}`; {args.rounds} round(s), {scaled}budget "
         f"{args.budget:g} s per run (a client whose first run of a case takes over "
         f"{args.slow:g} s runs it once), {elapsed / 60:.1f} min in all."
     )
-    out.line()
-    out.line(
+    out.para(
         f"Machine: {info['cpu']}, {info['cores']} cores, {info['python']}, {info['platform']}."
     )
-    out.line()
     versions = {
         name: ", ".join(f"{k} {v}" for k, v in versions_of.get(name, {}).items())
         or ("stdlib only" if name in versions_of or CLIENTS[name].kind == "baseline" else "?")
@@ -446,25 +391,22 @@ def report(
         ["client", "mode", "versions", "how it reads"],
         [[n, mode(n), versions[n], CLIENTS[n].note] for n in names],
     )
-    out.line(
+    out.para(
         "Timed from the first event to the end of the stream; medians over rounds; ratios are "
         "medians of per-round wall-time ratios (below 1: faster). CPU: user+sys of the client "
         "process over the same span; RSS: the client process's peak."
     )
-    out.line()
     all_data: dict[str, Any] = {}
     for case in cases:
         expect = server.cases[case]
-        out.line(
+        out.para(
             f"### {case}: {expect['events']} events, {expect['body_bytes'] / 1e6:.1f} MB body, "
             f"{expect['response_bytes'] / 1e6:.1f} MB response"
         )
-        out.line()
         rows, data = case_rows(cells[case], names, expect)
         out.table(HEADER, rows, set(range(1, 9)))
         all_data[case] = {"expect": expect, "clients": data}
     enough = headroom(out, cases, cells, server)
-
     checks: list[Check] = []
     summary: list[list[str]] = []
     peers = [n for n in names if CLIENTS[n].kind in ("ref", "peer")]
@@ -472,15 +414,13 @@ def report(
         row, case_checks = summary_row(case, cells[case], peers)
         summary.append(row)
         checks += case_checks
-    out.line("### Summary: our wall-time ratios")
-    out.line()
-    out.line(
+    out.para("### Summary: our wall-time ratios")
+    out.para(
         "`vs ref`: ours / the reference of the same mode; `vs floor`: ours / naive-floor; "
         "`closest peer`: ours / the fastest other library (below 1: ours is faster); all wall "
         "time, but the last two columns: the same ratio in CPU time, which other load on the "
         "machine disturbs less."
     )
-    out.line()
     out.table(SUMMARY, summary, {1, 2, 3, 4, 7, 8})
     low, high = rss_counts
     for name, by_count in rss.items():
@@ -505,68 +445,56 @@ def report(
     out.save(args.json, report_data, args.markdown)
     if args.plot:
         plot(report_data, args.plot)
-    return (
-        1 if any(not cells[case][n].ok for case in cases for n in OURS if n in cells[case]) else 0
-    )
+    return int(any(not cells[case][n].ok for case in cases for n in OURS if n in cells[case]))
 
 
 def plot(report_data: dict[str, Any], path: str) -> None:
     """Draws the wall-time ratios with matplotlib, from a venv of its own."""
     try:
-        python, env = interpreter(PLOT)
+        python, env = h.interpreter(h.PLOT)
     except Exception as e:
-        progress(f"no chart: matplotlib could not be installed ({e})")
+        h.progress(f"no chart: matplotlib could not be installed ({e})")
         return
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     data = Path(path).with_suffix(".plot.json")
     data.write_text(json.dumps(report_data))
     try:
-        error = collect([python, str(PLOTTER), str(data), path], env, 300).error
-        progress(f"no chart: {error}" if error else f"wrote {path}")
+        error = h.collect([python, str(PLOTTER), str(data), path], env, 300).error
+        h.progress(f"no chart: {error}" if error else f"wrote {path}")
     finally:
         data.unlink(missing_ok=True)
 
 
 def csv(value: str, allowed: tuple[str, ...] | list[str], what: str) -> list[str]:
     items = [item.strip() for item in value.split(",") if item.strip()]
-    unknown = [item for item in items if item not in allowed]
-    if unknown:
+    if unknown := [item for item in items if item not in allowed]:
         raise argparse.ArgumentTypeError(f"unknown {what}: {', '.join(unknown)}")
     return items
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = arguments(__doc__, "small inputs, 1 round, a subset")
-    parser.add_argument("--rounds", type=int, help="rounds (5; 1 with --quick)")
-    parser.add_argument(
-        "--scale",
-        type=float,
-        help="run the full event counts times this (default: the counts of DEFAULT_COUNTS)",
-    )
-    parser.add_argument("--clients", help=f"comma-separated, of: {', '.join(CLIENTS)}")
-    parser.add_argument("--workloads", help=f"comma-separated, of: {', '.join(WORKLOADS)}")
-    parser.add_argument("--framings", help=f"comma-separated, of: {', '.join(FRAMINGS)}")
-    parser.add_argument("--budget", type=float, default=30.0, help="seconds per run (30)")
-    parser.add_argument(
-        "--slow",
-        type=float,
-        default=3.0,
-        help="a client whose first run on a case takes longer is not run again on it (3)",
-    )
-    parser.add_argument("--no-rss", dest="rss", action="store_false", help="skip the RSS check")
-    parser.add_argument("--markdown", metavar="PATH", help="write the tables as Markdown")
-    parser.add_argument("--plot", metavar="PATH", help="draw the ratios to a PNG (matplotlib)")
+    parser = h.arguments(__doc__, "small inputs, 1 round, a subset")
+    add = parser.add_argument
+    add("--rounds", type=int, help="rounds (5; 1 with --quick)")
+    add("--scale", type=float, help="the full event counts times this (default: DEFAULT_COUNTS)")
+    add("--clients", help=f"comma-separated, of: {', '.join(CLIENTS)}")
+    add("--workloads", help=f"comma-separated, of: {', '.join(WORKLOADS)}")
+    add("--framings", help=f"comma-separated, of: {', '.join(FRAMINGS)}")
+    add("--budget", type=float, default=30.0, help="seconds per run (30)")
+    add("--slow", type=float, default=3.0, help="slower first run of a case: not repeated (3)")
+    add("--no-rss", dest="rss", action="store_false", help="skip the RSS check")
+    add("--markdown", metavar="PATH", help="write the tables as Markdown")
+    add("--plot", metavar="PATH", help="draw the ratios to a PNG (matplotlib)")
     args = parser.parse_args(argv)
+    quick = {"workloads": "small,llm-tokens,crlf", "framings": "chunk-per-event,close-delimited"}
     try:
         args.clients = csv(args.clients or ",".join(CLIENTS), tuple(CLIENTS), "client")
-        default_workloads = "small,llm-tokens,crlf" if args.quick else ",".join(WORKLOADS)
-        args.workloads = csv(args.workloads or default_workloads, WORKLOADS, "workload")
-        default_framings = "chunk-per-event,close-delimited" if args.quick else ",".join(FRAMINGS)
-        args.framings = csv(args.framings or default_framings, FRAMINGS, "framing")
+        for what, allowed in (("workloads", WORKLOADS), ("framings", FRAMINGS)):
+            default = quick[what] if args.quick else ",".join(allowed)
+            setattr(args, what, csv(getattr(args, what) or default, allowed, what[:-1]))
     except argparse.ArgumentTypeError as e:
         parser.error(str(e))
-    if args.rounds is None:
-        args.rounds = 1 if args.quick else 5
+    args.rounds = (1 if args.quick else 5) if args.rounds is None else args.rounds
     if args.scale is None and args.quick:
         args.scale = QUICK_SCALE
     if args.rounds < 1 or (args.scale is not None and args.scale <= 0):

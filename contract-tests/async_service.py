@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Callable
 
 import aiohttp
 from aiohttp import web
@@ -22,11 +23,20 @@ from ld_eventsource.config import AsyncConnectStrategy
 _log = logging.getLogger("contract-service.async")
 
 
+STRATEGIES: dict[str, Callable[..., AsyncConnectStrategy]] = {
+    "aiohttp": AsyncConnectStrategy.http,
+    "httpx": AsyncConnectStrategy.httpx,
+}
+"""The connect strategy of each transport that can read the streams (``--transport``)."""
+TRANSPORT = "aiohttp"
+"""The transport in use: set from the command line."""
+
+
 class Instance(common.Instance[AsyncSSEClient]):
     """An :class:`AsyncSSEClient` instance and the task that reads it."""
 
     def __init__(self, name: str, params: common.StreamParams, session: aiohttp.ClientSession):
-        super().__init__("async", name, params, AsyncSSEClient, AsyncConnectStrategy.http)
+        super().__init__("async", name, params, AsyncSSEClient, STRATEGIES[TRANSPORT])
         self._session = session
         self._task: asyncio.Task[None] | None = None
 
@@ -157,4 +167,7 @@ async def serve(port: int) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(serve(common.port_argument("Contract-test service of AsyncSSEClient")))
+    PORT, TRANSPORT = common.command_line(
+        "Contract-test service of AsyncSSEClient", tuple(STRATEGIES)
+    )
+    asyncio.run(serve(PORT))

@@ -10,8 +10,10 @@ one of the external SSE contract-test harness: the harness creates client instan
 ``POST /`` and the service reports what each client sees by POSTing JSON to
 ``<callbackUrl>/<n>``, with ``n`` counting 1, 2, 3... per instance.
 
-Usage: ``python contract-tests/sync_service.py PORT`` (or ``async_service.py``; 0 picks a free
-port). The service listens on the loopback addresses and prints
+Usage: ``python contract-tests/sync_service.py [--transport NAME] PORT`` (or
+``async_service.py``; 0 picks a free port). ``--transport`` names the HTTP library that reads
+the streams: ``urllib3`` (sync) or ``aiohttp`` (async) by default, or ``httpx`` (the
+``httpx()`` connect strategies). The service listens on the loopback addresses and prints
 ``Listening on http://localhost:PORT`` once ready; ``DELETE /`` (or SIGINT/SIGTERM) stops it.
 """
 
@@ -24,7 +26,7 @@ import logging
 import math
 import socket
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Generic, TypedDict, TypeVar
 
@@ -58,7 +60,7 @@ __all__ = [
     "is_shutdown_request",
     "parse_command",
     "parse_stream_params",
-    "port_argument",
+    "command_line",
     "setup_logging",
     "status",
 ]
@@ -419,13 +421,22 @@ def setup_logging() -> None:
     )
 
 
-def port_argument(description: str) -> int:
-    """The command line of a service, ``PORT``; logging set up."""
+def command_line(description: str, transports: Sequence[str]) -> tuple[int, str]:
+    """
+    The command line of a service, ``[--transport NAME] PORT``: the port, and the transport
+    (one of ``transports``, the first by default); logging set up.
+    """
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("port", type=int, help="the port to listen on (0: any free port)")
-    port: int = parser.parse_args().port
+    parser.add_argument(
+        "--transport",
+        choices=transports,
+        default=transports[0],
+        help="the HTTP library that reads the streams (default: %(default)s)",
+    )
+    args = parser.parse_args()
     setup_logging()
-    return port
+    return int(args.port), str(args.transport)
 
 
 # -- one instance, and the answers to every request, without the I/O ------------------------

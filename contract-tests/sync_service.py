@@ -12,6 +12,7 @@ import logging
 import signal
 import socket
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType
 from typing import Any, cast
@@ -27,11 +28,20 @@ _log = logging.getLogger("contract-service.sync")
 _MAX_BODY = 1024 * 1024
 
 
+STRATEGIES: dict[str, Callable[..., ConnectStrategy]] = {
+    "urllib3": ConnectStrategy.http,
+    "httpx": ConnectStrategy.httpx,
+}
+"""The connect strategy of each transport that can read the streams (``--transport``)."""
+TRANSPORT = "urllib3"
+"""The transport in use: set from the command line."""
+
+
 class Instance(common.Instance[SSEClient]):
     """An :class:`SSEClient` instance and the thread that reads it."""
 
     def __init__(self, name: str, params: common.StreamParams, pool: urllib3.PoolManager):
-        super().__init__("sync", name, params, SSEClient, ConnectStrategy.http)
+        super().__init__("sync", name, params, SSEClient, STRATEGIES[TRANSPORT])
         self._pool = pool
         self._thread = threading.Thread(target=self._run, name=f"stream-{name}", daemon=True)
 
@@ -215,4 +225,5 @@ def serve(port: int) -> None:
 
 
 if __name__ == "__main__":
-    serve(common.port_argument("Contract-test service of SSEClient"))
+    PORT, TRANSPORT = common.command_line("Contract-test service of SSEClient", tuple(STRATEGIES))
+    serve(PORT)

@@ -48,16 +48,29 @@ myst_heading_anchors = 4
 
 nitpicky = True
 # The site is built offline (no intersphinx inventory can be fetched), so references to
-# names of the standard library and of urllib3 / aiohttp / opentelemetry in type hints
+# names of the standard library and of urllib3 / aiohttp / httpx / opentelemetry in type hints
 # cannot resolve: those are left as plain text, and so are private names of this package
 # (a leading underscore: not documented on purpose). Any other reference that does not
 # resolve fails the build.
 _EXTERNAL = "|".join(
-    sorted({*sys.stdlib_module_names, "urllib3", "aiohttp", "multidict", "yarl", "opentelemetry"})
+    sorted(
+        {
+            *sys.stdlib_module_names,
+            "urllib3",
+            "aiohttp",
+            "httpx",
+            "multidict",
+            "yarl",
+            "opentelemetry",
+        }
+    )
 )
 nitpick_ignore_regex = [
     (r"py:.*", rf"({_EXTERNAL})(\..+)?"),
     (r"py:class", r"(Logger|PoolManager|ClientSession|TracebackType|Exception)"),
+    # httpx's Client and AsyncClient in the signatures of the httpx() factories, imported
+    # under these names (a method called httpx would hide the module's name).
+    (r"py:class", r"Httpx(Async)?Client"),
     (r"py:.*", r"ld_eventsource(\.\w+)*\._\w+(\..+)?"),
     # A private alias in the signatures of ConnectStrategy.http and AsyncConnectStrategy.http:
     # a mapping of headers, or a callable returning one (their docstrings say so).

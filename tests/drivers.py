@@ -12,6 +12,8 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, Literal, overload
 
+import httpx
+
 from ld_eventsource import AsyncSSEClient, SSEClient
 from ld_eventsource.actions import Action, Event
 from ld_eventsource.config import AsyncConnectStrategy, ConnectStrategy
@@ -234,3 +236,92 @@ class AsyncDriver(Driver):
             self.loop.run_until_complete(self.loop.shutdown_asyncgens())
         finally:
             self.loop.close()
+
+
+def _with_strategy(
+    make: Callable[[str], Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """The arguments of a client, with a URL given as a ``str`` made into ``make(url)``."""
+    if args and isinstance(args[0], str) and "url" not in kwargs:
+        args = (make(args[0]), *args[1:])
+    elif not args and isinstance(kwargs.get("url"), str):
+        kwargs = {**kwargs, "url": make(kwargs["url"])}
+    return args, kwargs
+
+
+class HttpxSyncDriver(SyncDriver):
+    """Drives :class:`SSEClient` over :meth:`ConnectStrategy.httpx`."""
+
+    name = "sync-httpx"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._http: list[httpx.Client] = []
+
+    def strategy(self, url: str, **kwargs: Any) -> Any:
+        return ConnectStrategy.httpx(url, **kwargs)
+
+    def client(self, *args: Any, **kwargs: Any) -> Any:
+        args, kwargs = _with_strategy(self.strategy, args, kwargs)
+        return super().client(*args, **kwargs)
+
+    def httpx_client(self, **kwargs: Any) -> httpx.Client:
+        """An ``httpx.Client`` of the caller's, closed by :meth:`finish` after the clients."""
+        http = httpx.Client(**kwargs)
+        self._http.append(http)
+        return http
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            for http in self._http:
+                http.close()
+
+
+class HttpxAsyncDriver(AsyncDriver):
+    """Drives :class:`AsyncSSEClient` over :meth:`AsyncConnectStrategy.httpx`."""
+
+    name = "async-httpx"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._http: list[httpx.AsyncClient] = []
+
+    def strategy(self, url: str, **kwargs: Any) -> Any:
+        return AsyncConnectStrategy.httpx(url, **kwargs)
+
+    def client(self, *args: Any, **kwargs: Any) -> Any:
+        args, kwargs = _with_strategy(self.strategy, args, kwargs)
+        return super().client(*args, **kwargs)
+
+    def httpx_client(self, **kwargs: Any) -> httpx.AsyncClient:
+        """An ``httpx.AsyncClient`` of the caller's, closed by :meth:`finish` after the clients."""
+
+        async def make() -> httpx.AsyncClient:
+            return httpx.AsyncClient(**kwargs)
+
+        http: httpx.AsyncClient = self.run(make())
+        self._http.append(http)
+        return http
+
+    def finish(self) -> None:
+        async def close() -> None:
+            for client in self._clients:
+                await client.close()
+            for http in self._http:
+                await http.aclose()
+
+        try:
+            self.run(close())
+        finally:
+            super().finish()
+
+
+DRIVERS: dict[str, Callable[[], Driver]] = {
+    "sync": SyncDriver,
+    "async": AsyncDriver,
+    "sync-httpx": HttpxSyncDriver,
+    "async-httpx": HttpxAsyncDriver,
+}
+"""Every client over every transport, by the name of its driver."""

@@ -27,10 +27,15 @@ from ld_eventsource.testing import Conn, Request, sequence_handler, status_handl
 from tests.sse_server import SSEServer
 
 ROOT = Path(__file__).resolve().parent.parent
+SYNC_SERVICE = str(ROOT / "contract-tests" / "sync_service.py")
+ASYNC_SERVICE = str(ROOT / "contract-tests" / "async_service.py")
 SERVICES = {
-    "sync": ROOT / "contract-tests" / "sync_service.py",
-    "async": ROOT / "contract-tests" / "async_service.py",
+    "sync": [SYNC_SERVICE],
+    "async": [ASYNC_SERVICE],
+    "sync-httpx": [SYNC_SERVICE, "--transport", "httpx"],
+    "async-httpx": [ASYNC_SERVICE, "--transport", "httpx"],
 }
+"""The command line of each service, over each transport it offers."""
 CAPABILITIES = {
     "comments",
     "headers",
@@ -110,7 +115,7 @@ def service(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Service]
     with log.open("wb") as stderr:
         process = subprocess.Popen(
             # ResourceWarnings of the service (an unclosed socket...) show in its log.
-            [sys.executable, "-W", "always::ResourceWarning", str(SERVICES[request.param]), "0"],
+            [sys.executable, "-W", "always::ResourceWarning", *SERVICES[request.param], "0"],
             stdout=subprocess.PIPE,
             stderr=stderr,
             cwd=ROOT,

@@ -26,6 +26,7 @@ from ld_eventsource._http import (
     redirect,
     redirect_after,
     request_headers,
+    verdict,
     with_query,
 )
 from ld_eventsource.errors import (
@@ -33,6 +34,7 @@ from ld_eventsource.errors import (
     HTTPContentTypeError,
     HTTPProtocolError,
     HTTPStatusError,
+    ProxyError,
 )
 
 ES = "text/event-stream"
@@ -445,6 +447,27 @@ def test_redirect_after_follows_up_to_the_limit() -> None:
 def test_no_redirect_at_all_with_max_redirects_zero() -> None:
     with pytest.raises(HTTPStatusError):
         redirect_after(GET, 301, location("/q"), 0, 0)
+
+
+# -- verdict ------------------------------------------------------------------------------------
+
+
+def test_verdict_of_a_redirect_is_the_request_that_follows() -> None:
+    follow, coding = verdict(GET, 307, location("/q"), 0, 5)
+    assert follow is not None and follow.url == "http://a:1/q" and coding == "identity"
+
+
+def test_verdict_of_a_stream_is_its_coding() -> None:
+    headers = CaseInsensitiveHeaders({"Content-Type": ES, "Content-Encoding": "gzip"})
+    assert verdict(GET, 200, headers, 0, 5) == (None, "gzip")
+
+
+def test_verdict_raises_as_check_response_does() -> None:
+    with pytest.raises(HTTPStatusError) as info:
+        verdict(GET, 302, location(None), 0, 5)  # a redirect that cannot be followed
+    assert info.value.status == 302
+    with pytest.raises(ProxyError):
+        verdict(GET, 407, CaseInsensitiveHeaders({}), 0, 5, via_proxy=True)
 
 
 @pytest.mark.parametrize("value", [None, "", "ftp://h/"])

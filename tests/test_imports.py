@@ -17,7 +17,9 @@ from tests.test_public_api import run_python
 PACKAGE = "ld_eventsource"
 ROOT = Path(ld_eventsource.__file__).resolve().parent
 
-TRANSPORTS = frozenset({"ld_eventsource._urllib3", "ld_eventsource._aiohttp"})
+TRANSPORTS = frozenset(
+    {"ld_eventsource._urllib3", "ld_eventsource._aiohttp", "ld_eventsource._httpx"}
+)
 FACTORIES = frozenset(
     {"ld_eventsource.config.connect_strategy", "ld_eventsource.config.async_connect_strategy"}
 )
@@ -208,10 +210,17 @@ def test_config_loads_no_transport_until_a_factory_is_called() -> None:
         import sys
         import ld_eventsource.config
         from ld_eventsource.config import AsyncConnectStrategy, ConnectStrategy
-        loaded = {"urllib3", "aiohttp", "ld_eventsource._urllib3", "ld_eventsource._aiohttp"}
+        loaded = {
+            "urllib3", "aiohttp", "httpx", "httpx2", "h2",
+            "ld_eventsource._urllib3", "ld_eventsource._aiohttp", "ld_eventsource._httpx",
+        }
         assert not loaded & set(sys.modules), loaded & set(sys.modules)
         ConnectStrategy.http("http://127.0.0.1/")
         assert "ld_eventsource._urllib3" in sys.modules
         assert "ld_eventsource._aiohttp" not in sys.modules and "aiohttp" not in sys.modules
+        assert "httpx" not in sys.modules and "ld_eventsource._httpx" not in sys.modules
+        ConnectStrategy.httpx("http://127.0.0.1/")
+        assert "ld_eventsource._httpx" in sys.modules and "httpx" in sys.modules
+        assert "h2" not in sys.modules and "httpx2" not in sys.modules
         """
     )

@@ -1,7 +1,8 @@
 """
-Proxies, for both clients, against a real proxy (proxy.py, tests/proxy_server.py) and real
-servers on 127.0.0.1: plain and ``CONNECT`` requests, authentication, the environment and
-``NO_PROXY``, a proxy that refuses or dies, and credentials that never show.
+Proxies, for both clients over each of their transports (urllib3, aiohttp, httpx), against
+a real proxy (proxy.py, tests/proxy_server.py) and real servers on 127.0.0.1: plain and
+``CONNECT`` requests, authentication, the environment and ``NO_PROXY``, redirects, a proxy
+that refuses or dies, and credentials that never show.
 """
 
 from __future__ import annotations
@@ -16,16 +17,22 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import httpx
 import pytest
 import trustme
 import urllib3
 
 from ld_eventsource._http import Proxies, Proxy, bypass
 from ld_eventsource.actions import Event, Fault, Start
-from ld_eventsource.config import ConnectStrategy, ErrorStrategy, RetryDelayStrategy
+from ld_eventsource.config import (
+    AsyncConnectStrategy,
+    ConnectStrategy,
+    ErrorStrategy,
+    RetryDelayStrategy,
+)
 from ld_eventsource.errors import HTTPProtocolError, HTTPStatusError, ProxyError
-from ld_eventsource.testing import Conn, events_handler, sse
-from tests.drivers import Driver
+from ld_eventsource.testing import Conn, events_handler, redirect_handler, sse
+from tests.drivers import DRIVERS, Driver, HttpxAsyncDriver, HttpxSyncDriver
 from tests.proxy_server import ProxyServer
 from tests.sse_server import SSEServer
 
@@ -40,6 +47,20 @@ FAST = {
 PROXY_VARIABLES = [
     f"{name}{suffix}" for name in ("http", "https", "all", "no") for suffix in ("_proxy", "_PROXY")
 ]
+
+
+@pytest.fixture(params=list(DRIVERS))
+def driver(request: pytest.FixtureRequest) -> Iterator[Driver]:
+    """Both clients, over each of their transports."""
+    d = DRIVERS[request.param]()
+    try:
+        yield d
+    finally:
+        d.finish()
+
+
+def over_httpx(driver: Driver) -> bool:
+    return isinstance(driver, (HttpxSyncDriver, HttpxAsyncDriver))
 
 
 @pytest.fixture(autouse=True)
@@ -77,7 +98,16 @@ def data_of(actions: list[Any]) -> list[str]:
 
 
 def tls_strategy(driver: Driver, url: str, ca: trustme.CA, tmp: Path, **kwargs: Any) -> Any:
-    """A strategy that trusts ``ca``: a pool with its CA file (sync), ``ssl`` (async)."""
+    """
+    A strategy that trusts ``ca``: a pool with its CA file (sync), ``ssl`` (async), a client
+    of the caller's with ``verify`` (httpx: a client of its own trusts the usual CAs only),
+    which then takes the proxy itself.
+    """
+    if isinstance(driver, (HttpxSyncDriver, HttpxAsyncDriver)):
+        context = ssl.create_default_context()
+        ca.configure_trust(context)
+        http = driver.httpx_client(verify=context, proxy=kwargs.pop("proxy", None))
+        return driver.strategy(url, client=http, **kwargs)
     if driver.name == "sync":
         ca_file = tmp / "ca.pem"
         ca.cert_pem.write_to_path(str(ca_file))
@@ -140,7 +170,8 @@ def test_proxy_authentication(
         driver.close(client)
         # The server never sees the proxy's credentials.
         assert "proxy-authorization" not in server.wait_request().headers
-    assert f"via {auth_proxy.url}" in caplog.text
+    if not (tls and over_httpx(driver)):  # not a client of the caller's
+        assert f"via {auth_proxy.url}" in caplog.text
     assert shows_no_secret(caplog.text)
 
 
@@ -161,7 +192,7 @@ def test_a_407_is_a_proxy_error_and_a_fault(
         url = with_credentials(auth_proxy.url, USER, "wrong-" + PASSWORD)
     tls = ca if scheme == "https" else None
     with SSEServer(events_handler([sse(data="never")]), tls=tls) as server:
-        if tls:
+        if tls and not over_httpx(driver):  # refused before TLS: httpx's own client will do
             strategy = tls_strategy(driver, server.url, ca, tmp_path, proxy=url)
         else:
             strategy = driver.strategy(server.url, proxy=url)
@@ -202,6 +233,55 @@ def test_a_502_carries_its_status(driver: Driver, proxy: ProxyServer, scheme: st
     for fault in faults:
         assert isinstance(fault, Fault) and isinstance(fault.error, expected)
         assert isinstance(fault.error, HTTPStatusError) and fault.error.status == 502
+
+
+@pytest.mark.parametrize("configured", ["option", "environment"])
+def test_a_tunnel_to_an_untrusted_server_is_a_tls_error(
+    driver: Driver,
+    auth_proxy: ProxyServer,
+    ca: trustme.CA,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    configured: str,
+) -> None:
+    # The client's own pool, session or client (which trusts the usual CAs only): the proxy
+    # accepts the credentials and opens the tunnel, and TLS then fails on the test's CA.
+    caplog.set_level(logging.DEBUG)
+    url = with_credentials(auth_proxy.url)
+    with SSEServer(events_handler([sse(data="never")]), tls=ca) as server:
+        if configured == "option":
+            strategy = driver.strategy(server.url, proxy=url)
+        else:
+            monkeypatch.setenv("HTTPS_PROXY", url.removeprefix("http://"))  # no scheme
+            monkeypatch.setenv("NO_PROXY", "example.com")
+            strategy = driver.strategy(server.url)
+        client = driver.client(strategy, logger=logging.getLogger("test.proxy"))
+        with pytest.raises(Exception) as info:
+            driver.start(client)
+        assert server.requests == []
+    assert not isinstance(info.value, ProxyError)
+    assert "CERTIFICATE_VERIFY_FAILED" in "".join(traceback.format_exception(info.value))
+    assert auth_proxy.wait_log(f"CONNECT 127.0.0.1:{server.port}")
+    assert f"via {auth_proxy.url}" in caplog.text
+    assert shows_no_secret(caplog.text, *error_texts(info.value))
+
+
+def test_each_redirect_chooses_its_proxy(
+    driver: Driver, proxy: ProxyServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # NO_PROXY sends localhost direct; the redirect to 127.0.0.1 goes through the proxy.
+    monkeypatch.setenv("HTTP_PROXY", proxy.url)
+    monkeypatch.setenv("NO_PROXY", "localhost")
+    with (
+        SSEServer(events_handler([sse(data="after the redirect")])) as target,
+        SSEServer(redirect_handler(target.url + "/redirected")) as first,
+    ):
+        client = driver.client(f"http://localhost:{first.port}/start")
+        assert data_of(driver.take_until_end(client, events=True)) == ["after the redirect"]
+        driver.close(client)
+        assert first.requests[0].path == "/start"
+    assert proxy.wait_log(f"GET 127.0.0.1:{target.port}/redirected")
+    assert f"localhost:{first.port}" not in proxy.log()
 
 
 # -- the environment --------------------------------------------------------------------------
@@ -306,11 +386,10 @@ def test_a_proxy_that_refuses_connections(driver: Driver, caplog: pytest.LogCapt
     driver.close(client)
     assert all(isinstance(f, Fault) for f in faults)
     errors = [f.error for f in faults if isinstance(f, Fault)]
-    expected = (
-        urllib3.exceptions.ProxyError
-        if driver.name == "sync"
-        else aiohttp.ClientProxyConnectionError
-    )
+    expected: type[Exception] = {
+        "sync": urllib3.exceptions.ProxyError,
+        "async": aiohttp.ClientProxyConnectionError,
+    }.get(driver.name, OSError)  # httpx: the OSError of the refused connection
     assert all(isinstance(e, expected) for e in errors), errors
     assert shows_no_secret(caplog.text, *(t for e in errors if e for t in error_texts(e)))
 
@@ -385,6 +464,38 @@ def test_a_proxy_manager_pool_and_a_proxy_are_exclusive() -> None:
     with pytest.raises(ValueError, match="ProxyManager"):
         ConnectStrategy.http("http://127.0.0.1:9/", pool=pool, proxy="http://127.0.0.1:8")
     pool.clear()
+
+
+def test_an_httpx_client_and_a_proxy_are_exclusive() -> None:
+    with httpx.Client() as http:
+        with pytest.raises(ValueError, match="client's own proxy"):
+            ConnectStrategy.httpx("http://127.0.0.1:9/", client=http, proxy="http://u:p@h:8")
+        for off in (None, False, ""):
+            ConnectStrategy.httpx("http://127.0.0.1:9/", client=http, proxy=off)
+    http_async = httpx.AsyncClient()
+    with pytest.raises(ValueError, match="client's own proxy"):
+        AsyncConnectStrategy.httpx("http://127.0.0.1:9/", client=http_async, proxy="http://h:8")
+
+
+@pytest.mark.parametrize("driver", ["sync-httpx", "async-httpx"], indirect=True)
+def test_an_httpx_client_of_the_callers_keeps_its_own_proxy_settings(
+    driver: Driver, proxy: ProxyServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The environment is the client's business (its trust_env), not read by the library.
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{closed_port()}")
+    with SSEServer(events_handler([sse(data="the client's")])) as server:
+        assert isinstance(driver, (HttpxSyncDriver, HttpxAsyncDriver))
+        direct = driver.strategy(server.url, client=driver.httpx_client(trust_env=False))
+        assert data_of(driver.take_until_end(driver.client(direct), events=True)) == [
+            "the client's"
+        ]
+        proxied = driver.strategy(
+            server.url + "/proxied", client=driver.httpx_client(proxy=proxy.url)
+        )
+        assert data_of(driver.take_until_end(driver.client(proxied), events=True)) == [
+            "the client's"
+        ]
+        assert proxy.wait_log(f"GET 127.0.0.1:{server.port}/proxied")
 
 
 # -- the rules alone --------------------------------------------------------------------------

@@ -352,11 +352,17 @@ def test_a_new_stream_takes_the_queue_over() -> None:
         new = socket.create_connection(address, timeout=30)
         with old, new:
             old.sendall(GET)
-            server.wait_request(1)
+            # The head of the older stream first: its handler has the queue, and the newer
+            # one cannot come before it.
+            head = b""
+            while b"\r\n\r\n" not in head:
+                data = old.recv(65536)
+                assert data, "the older stream ended before its head"
+                head += data
             new.sendall(GET)
             server.wait_request(2)
             # The older stream ends (in order) once the newer one has the queue.
-            old_rest = read_all(old)
+            old_rest = head + read_all(old)
             server.send("for the new one")
             server.drop()
             new_rest = read_all(new)

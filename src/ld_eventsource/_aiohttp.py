@@ -18,8 +18,8 @@ from ld_eventsource._http import (
     HttpParams,
     Proxy,
     Request,
-    check_response,
-    redirect_after,
+    log_connecting,
+    verdict,
 )
 from ld_eventsource.errors import (
     CaseInsensitiveHeaders,
@@ -252,11 +252,10 @@ class _AsyncHttpConnectionClient(AsyncConnectionClient):
         followed = 0
         while True:
             proxy = proxies.for_url(request.url) if proxies else None
+            log_connecting(self._logger, request.url, proxy)
             if proxy is None:
-                self._logger.info("Connecting to stream at %s", request.url)
                 sent, sent_options = request, options
-            else:  # the proxy's URL never holds its credentials
-                self._logger.info("Connecting to stream at %s via %s", request.url, proxy.url)
+            else:
                 sent, sent_options = _via_proxy(request, options, proxy)
             if self._closed:  # between two requests of a redirect chain
                 raise aiohttp.ClientConnectionError("the client was closed")
@@ -296,16 +295,14 @@ class _AsyncHttpConnectionClient(AsyncConnectionClient):
                 self._pending = None
             try:
                 # The errors make their own CaseInsensitiveHeaders of these headers.
-                follow = redirect_after(
-                    request, response.status, response.headers, followed, max_redirects
+                follow, coding = verdict(
+                    request,
+                    response.status,
+                    response.headers,
+                    followed,
+                    max_redirects,
+                    via_proxy=proxy is not None,
                 )
-                if follow is None:
-                    coding = check_response(
-                        response.status,
-                        response.headers,
-                        response.headers.get("Content-Type"),
-                        via_proxy=proxy is not None,
-                    )
             except Exception:
                 response.close()  # at once, whatever the body does
                 raise

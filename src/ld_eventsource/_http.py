@@ -11,6 +11,7 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from logging import Logger
 from typing import Any, Final
 from urllib.parse import parse_qsl, unquote, urlencode, urljoin, urlsplit, urlunsplit
 
@@ -36,9 +37,11 @@ __all__ = [
     "bypass",
     "check_response",
     "is_event_stream",
+    "log_connecting",
     "redirect",
     "redirect_after",
     "tunnel_status",
+    "verdict",
 ]
 
 DEFAULT_CONNECT_TIMEOUT: Final = 10.0
@@ -619,3 +622,34 @@ def redirect_after(
     if follow is not None and followed >= max_redirects:
         raise HTTPStatusError(status, headers)
     return follow
+
+
+def verdict(
+    request: Request,
+    status: int,
+    headers: Headers,
+    followed: int,
+    max_redirects: int,
+    *,
+    via_proxy: bool = False,
+) -> tuple[Request | None, str]:
+    """
+    What a transport does with the response to ``request`` (``followed`` redirects
+    followed already): the request that follows it (a redirect, with ``"identity"``), or
+    ``None`` and the content coding of the event stream it starts. Raises as
+    :func:`redirect_after` and :func:`check_response` do (``via_proxy``: the request went
+    through a proxy of the library's, whose ``407`` is a :class:`.ProxyError`). Whatever it
+    returns or raises, the transport closes a response it does not read, at once.
+    """
+    follow = redirect_after(request, status, headers, followed, max_redirects)
+    if follow is not None:
+        return follow, "identity"
+    return None, check_response(status, headers, headers.get("Content-Type"), via_proxy=via_proxy)
+
+
+def log_connecting(logger: Logger, url: str, proxy: Proxy | None) -> None:
+    """The log line of a connection attempt (the proxy's URL never holds its credentials)."""
+    if proxy is None:
+        logger.info("Connecting to stream at %s", url)
+    else:
+        logger.info("Connecting to stream at %s via %s", url, proxy.url)

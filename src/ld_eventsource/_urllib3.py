@@ -22,9 +22,9 @@ from ld_eventsource._http import (
     HttpParams,
     Proxy,
     Request,
-    check_response,
-    redirect_after,
+    log_connecting,
     tunnel_status,
+    verdict,
 )
 from ld_eventsource.errors import (
     CaseInsensitiveHeaders,
@@ -196,22 +196,17 @@ class _HttpConnectionClient(ConnectionClient):
         followed = 0
         while True:
             proxy = self._proxies.for_url(request.url) if self._proxies else None
-            if proxy is None:
-                self._logger.info("Connecting to stream at %s", request.url)
-            else:  # the proxy's URL never holds its credentials
-                self._logger.info("Connecting to stream at %s via %s", request.url, proxy.url)
+            log_connecting(self._logger, request.url, proxy)
             response = self._send(self._pool_for(proxy), request, options)
             try:
-                follow = redirect_after(
-                    request, response.status, response.headers, followed, self._params.max_redirects
+                follow, coding = verdict(
+                    request,
+                    response.status,
+                    response.headers,
+                    followed,
+                    self._params.max_redirects,
+                    via_proxy=proxy is not None,
                 )
-                if follow is None:
-                    coding = check_response(
-                        response.status,
-                        response.headers,
-                        response.headers.get("Content-Type"),
-                        via_proxy=proxy is not None,
-                    )
             except Exception:
                 _discard(response)  # at once, whatever the body does
                 raise

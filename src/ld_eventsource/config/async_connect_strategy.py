@@ -19,6 +19,7 @@ from ld_eventsource.errors import Headers as Headers  # noqa: PLC0414
 
 if TYPE_CHECKING:
     import aiohttp
+    from httpx import AsyncClient as HttpxAsyncClient
 
 __all__ = ["AsyncConnectStrategy", "AsyncConnectionClient", "AsyncConnectionResult"]
 
@@ -92,6 +93,38 @@ class AsyncConnectStrategy:
         from ld_eventsource._aiohttp import AiohttpTransport
 
         return _AsyncHttpConnectStrategy(AiohttpTransport(params, session))
+
+    @staticmethod
+    def httpx(
+        url: str,
+        headers: HeadersSource | None = None,
+        client: HttpxAsyncClient | None = None,
+        httpx_request_options: Mapping[str, Any] | None = None,
+        query_params: DynamicQueryParams | None = None,
+        *,
+        method: str = "GET",
+        body: str | bytes | None = None,
+        read_timeout: float | None = None,
+        max_redirects: int = 10,
+        http2: bool = False,
+        proxy: str | Literal[False] | None = None,
+    ) -> AsyncConnectStrategy:
+        """
+        The HTTP implementation on ``httpx`` (the ``httpx`` extra; ``http2`` for HTTP/2).
+
+        Every option is that of :meth:`.ConnectStrategy.httpx`, documented there, with an
+        ``httpx.AsyncClient`` (or an ``httpx2.AsyncClient``) as ``client``, ``proxy``
+        included (the proxy option of :meth:`.ConnectStrategy.http`; with ``client``, the
+        client's own proxy settings apply). Many streams
+        share one HTTP/2 connection when their strategies share one client created with
+        ``http2=True`` (at most 100 streams a client: see there).
+        """
+        params = HttpParams.create(locals(), "httpx_request_options")
+        from ld_eventsource._httpx import HttpxTransport
+
+        return _AsyncHttpConnectStrategy(
+            HttpxTransport(params, client, http2=http2, asynchronous=True)
+        )
 
 
 class _AsyncHttpConnectStrategy(TransportStrategy[AsyncConnectionClient], AsyncConnectStrategy):

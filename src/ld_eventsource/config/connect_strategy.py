@@ -14,6 +14,7 @@ from ld_eventsource._http import HttpParams
 from ld_eventsource.errors import Headers as Headers  # noqa: PLC0414
 
 if TYPE_CHECKING:
+    from httpx import Client as HttpxClient
     from urllib3 import PoolManager
 
 __all__ = ["ConnectStrategy", "ConnectionClient", "ConnectionResult", "DynamicQueryParams"]
@@ -107,6 +108,59 @@ class ConnectStrategy:
         from ld_eventsource._urllib3 import Urllib3Transport
 
         return _HttpConnectStrategy(Urllib3Transport(params, pool))
+
+    @staticmethod
+    def httpx(
+        url: str,
+        headers: HeadersSource | None = None,
+        client: HttpxClient | None = None,
+        httpx_request_options: Mapping[str, Any] | None = None,
+        query_params: DynamicQueryParams | None = None,
+        *,
+        method: str = "GET",
+        body: str | bytes | None = None,
+        read_timeout: float | None = None,
+        max_redirects: int = 10,
+        http2: bool = False,
+        proxy: str | Literal[False] | None = None,
+    ) -> ConnectStrategy:
+        """
+        The HTTP implementation on ``httpx`` (the ``httpx`` extra; ``http2`` for HTTP/2).
+
+        ``url``, ``headers``, ``query_params``, ``method``, ``body``, ``read_timeout``,
+        ``max_redirects`` and ``proxy`` are the options of :meth:`http`, with the same
+        meaning: ``proxy=None`` reads the environment by the rules of :meth:`http` (not by
+        httpx's ``trust_env``, whose rules differ), ``False`` uses no proxy, a URL is used
+        for every request; the proxy is chosen again for each request of a redirect. Redirects
+        are followed by the client with the rules of :meth:`http` (httpx's own
+        ``follow_redirects`` is not used), applied to the headers that httpx sent: those of
+        the client and its ``auth`` are not sent to another origin either.
+
+        :param client: an ``httpx.Client`` (or an ``httpx2.Client``) to use, with its
+            headers, cookies, auth, TLS settings, proxies and transport; the client never
+            closes a client it was given. Its ``timeout`` does not apply: each request sets
+            its own (10 seconds to connect and to write, no bound on reads unless
+            ``read_timeout`` is set, nor on the wait for a connection of its pool, so give
+            it ``limits`` large enough for all its streams). Its ``follow_redirects`` does
+            not apply either. Its own proxy settings apply, and ``proxy`` must then be
+            ``None`` or ``False`` (``ValueError`` otherwise; give the client
+            ``proxy=...``). Without one the client creates its own (no connection limit, no
+            certificate from the environment; the proxy of ``proxy``) and closes it in
+            ``close()``.
+            To carry many streams over one HTTP/2 connection, give their strategies the
+            same client, created with ``http2=True``, one client for every 100 streams
+            (httpcore puts at most 100 on a connection and opens no other for more).
+        :param httpx_request_options: extra keyword arguments for the client's
+            ``build_request()``, such as ``cookies``, ``extensions`` or ``timeout`` (a number
+            or an ``httpx.Timeout``, whose read part ``read_timeout`` replaces)
+        :param http2: offer HTTP/2 (needs the ``http2`` extra, ``h2``), for the client that
+            the strategy creates; a server that does not speak it is read over HTTP/1.1.
+            With ``client``, the client's own setting decides (``ValueError`` here).
+        """
+        params = HttpParams.create(locals(), "httpx_request_options")
+        from ld_eventsource._httpx import HttpxTransport
+
+        return _HttpConnectStrategy(HttpxTransport(params, client, http2=http2, asynchronous=False))
 
 
 class _HttpConnectStrategy(TransportStrategy[ConnectionClient], ConnectStrategy):

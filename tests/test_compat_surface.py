@@ -276,3 +276,18 @@ def test_http_error_from_a_real_server_is_caught_through_the_174_paths() -> None
     assert caught.status == 503
     assert caught.headers is not None and caught.headers["retry-after"] == "3"
     assert Fault(caught).headers == caught.headers
+
+
+@pytest.mark.parametrize("name", ["SSEClient", "AsyncSSEClient"])
+def test_methods_of_a_client_can_be_replaced_on_the_instance(name: str) -> None:
+    # Code written against 1.7.4 (LaunchDarkly's SDK tests among it) patches a client's
+    # methods on the instance, as with any Python object.
+    import ld_eventsource
+
+    client = getattr(ld_eventsource, name)("http://127.0.0.1:9/")
+    closed: list[bool] = []
+    client.close = lambda: closed.append(True)
+    client.close()
+    assert closed == [True]
+    client.extra = 1
+    assert client.extra == 1

@@ -84,9 +84,12 @@ class AsyncSSEClient:
         connection with :class:`.EventTooLargeError`
     """
 
-    # One per stream: no instance dict (a subclass gets one as usual). Weak references are
-    # for the logger's stats (_stats.ClientLogger).
+    # One per stream: the client's own attributes in slots. ``__dict__`` stays, made only
+    # when something sets another attribute (code and tests replace methods of an instance,
+    # e.g. ``client.close = ...``). Weak references are for the logger's stats
+    # (_stats.ClientLogger).
     __slots__ = (
+        "__dict__",
         "__weakref__",
         "_backlog",
         "_client",

@@ -11,7 +11,7 @@ from typing import Any
 
 import multidict
 import pytest
-import urllib3
+from urllib3._collections import HTTPHeaderDict
 
 from ld_eventsource import _http
 from ld_eventsource._decompress import ACCEPT_ENCODING
@@ -345,7 +345,8 @@ def cimultidict(pairs: list[tuple[str, str]]) -> Any:
     return multidict.CIMultiDictProxy(multidict.CIMultiDict(pairs))
 
 
-FACTORIES: list[Factory] = [dict, CaseInsensitiveHeaders, urllib3.HTTPHeaderDict, cimultidict]
+# urllib3.HTTPHeaderDict is exported from the package only since urllib3 2.0.
+FACTORIES: list[Factory] = [dict, CaseInsensitiveHeaders, HTTPHeaderDict, cimultidict]
 
 
 @pytest.mark.parametrize("make", FACTORIES, ids=["dict", "CaseInsensitive", "urllib3", "multidict"])

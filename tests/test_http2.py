@@ -40,11 +40,6 @@ FAST: dict[str, Any] = {
 TIMEOUT = 10.0
 
 
-@pytest.fixture(scope="module")
-def ca() -> trustme.CA:
-    return trustme.CA()
-
-
 @pytest.fixture
 def context(ca: trustme.CA) -> ssl.SSLContext:
     context = ssl.create_default_context()

@@ -91,11 +91,6 @@ def driver(request: pytest.FixtureRequest) -> Iterator[Driver]:
         d.finish()
 
 
-@pytest.fixture(scope="module")
-def ca() -> trustme.CA:
-    return trustme.CA()
-
-
 # -- where h11 and httpx differ from the other transports -------------------------------------
 
 

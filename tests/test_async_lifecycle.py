@@ -127,3 +127,69 @@ def test_read_buffer_is_16_kib_unless_the_request_options_give_one() -> None:
     with SSEServer(handler) as server:
         assert asyncio.run(limits(None)) == ((16384, 32768), big)
         assert asyncio.run(limits({"read_bufsize": 4096})) == ((4096, 8192), big)
+
+
+def headless_server(asked: threading.Event, gone: threading.Event) -> SSEServer:
+    """Takes the request and never answers it, until the client goes."""
+
+    def handler(conn: Conn) -> None:
+        asked.set()
+        if conn.wait_client_gone(10):
+            gone.set()
+
+    return SSEServer(handler)
+
+
+def test_close_during_the_request_leaves_the_waiting_task_as_it_was() -> None:
+    """
+    close() ends a request still waiting for its response by cancelling the task that waits:
+    start() returns, and the task is not left cancelled (Python 3.11+ counts that), so that
+    what it awaits next is not cancelled in its turn.
+    """
+    asked, gone = threading.Event(), threading.Event()
+    with headless_server(asked, gone) as server:
+
+        async def main() -> None:
+            client = AsyncSSEClient(server.url)
+
+            async def attempt() -> int:
+                await client.start()
+                task = asyncio.current_task()
+                assert task is not None
+                await asyncio.sleep(0.01)  # not cancelled
+                cancelling = getattr(task, "cancelling", None)
+                return cancelling() if cancelling else 0
+
+            started = asyncio.create_task(attempt())
+            assert await asyncio.to_thread(asked.wait, 5)
+            await client.close()
+            assert await asyncio.wait_for(started, 5) == 0
+            assert await asyncio.to_thread(gone.wait, 5)
+
+        asyncio.run(main())
+
+
+def test_a_cancellation_of_the_callers_own_goes_on_through_close() -> None:
+    """
+    The task waiting in a request is cancelled by its caller while close() ends the request:
+    the caller's cancellation goes on (on Python 3.10, which counts no cancellations, the
+    task ends as closed).
+    """
+    asked, gone = threading.Event(), threading.Event()
+    with headless_server(asked, gone) as server:
+
+        async def main() -> None:
+            client = AsyncSSEClient(server.url)
+            started = asyncio.create_task(client.start())
+            assert await asyncio.to_thread(asked.wait, 5)
+            started.cancel()
+            await client.close()
+            await asyncio.wait({started}, timeout=5)
+            assert started.done()
+            if hasattr(asyncio.Task, "uncancel"):
+                assert started.cancelled()
+            else:
+                assert started.result() is None
+            assert await asyncio.to_thread(gone.wait, 5)
+
+        asyncio.run(main())

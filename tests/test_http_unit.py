@@ -497,11 +497,16 @@ _PROXY_NAMES = (
         {"HTTP_PROXY": "a:1", "REQUEST_METHOD": "GET", "all_proxy": "f:6", "no_proxy": "*"},
     ],
 )
+@pytest.mark.parametrize("bytes_environ", [True, False], ids=["encoded-names", "str-names"])
 def test_proxy_environment_reads_as_urllib_does(
-    monkeypatch: pytest.MonkeyPatch, environment: dict[str, str]
+    monkeypatch: pytest.MonkeyPatch, environment: dict[str, str], bytes_environ: bool
 ) -> None:
+    import os
     import urllib.request
 
+    # Both ways of finding the names: in the encoded names that os.environ keeps (POSIX),
+    # and by iterating os.environ (elsewhere).
+    monkeypatch.setattr(os, "supports_bytes_environ", bytes_environ and os.supports_bytes_environ)
     for name in (*_PROXY_NAMES, "REQUEST_METHOD"):
         monkeypatch.delenv(name, raising=False)
     for name, value in environment.items():

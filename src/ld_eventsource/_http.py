@@ -309,6 +309,7 @@ _FROM_ENVIRONMENT: Final = Proxies("environment")
 _NO_PROXY: Final = Proxies("none")
 
 _PROXY_VARIABLES: Final = frozenset({"http_proxy", "https_proxy", "all_proxy", "no_proxy"})
+_PROXY_VARIABLE_BYTES: Final = frozenset(name.encode() for name in _PROXY_VARIABLES)
 
 
 def _proxy_environment() -> dict[str, str]:
@@ -320,7 +321,7 @@ def _proxy_environment() -> dict[str, str]:
     every variable costs as much as the rest of a connection's setup.
     """
     environ = os.environ
-    names = [name for name in environ if name.lower() in _PROXY_VARIABLES]
+    names = _proxy_variable_names(environ)
     if not names:
         return {}
     found = [(name, environ.get(name, "")) for name in names]
@@ -337,6 +338,21 @@ def _proxy_environment() -> dict[str, str]:
             else:
                 proxies.pop(name.lower()[:-6], None)
     return proxies
+
+
+def _proxy_variable_names(environ: os._Environ[str]) -> list[str]:
+    """
+    The names of the variables of ``environ`` that are proxy variables in any case
+    (``HTTPS_PROXY``, ``https_proxy``, ``Https_Proxy``, ...), in the environment's order.
+
+    Scanned in the mapping that ``os.environ`` keeps of the encoded names (bytes on POSIX),
+    where there is one: iterating ``os.environ`` decodes every name with a call of its own,
+    which costs more than the rest of a client's setup.
+    """
+    data = getattr(environ, "_data", None) if os.supports_bytes_environ else None
+    if isinstance(data, dict):
+        return [os.fsdecode(key) for key in data if key.lower() in _PROXY_VARIABLE_BYTES]
+    return [name for name in environ if name.lower() in _PROXY_VARIABLES]
 
 
 @dataclass(frozen=True, slots=True)

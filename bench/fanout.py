@@ -10,7 +10,9 @@ For each (implementation, N), a fresh load server (``hold`` mode: 10 events, the
 stays open) and a client process (this script with ``--impl``) that opens N streams at once,
 waits until all have their events, then cancels them. RSS/stream = (peak - RSS before) / N;
 CPU/stream = CPU time / N. ``ours``, ``ref`` and ``sse2`` share one session; ``-own``: a
-session per client; ``aiohttp`` and ``bare`` count blank lines (the floors).
+session per client; ``aiohttp`` and ``bare`` count blank lines (the floors);
+``aiohttp-parse`` is the aiohttp reader with this project's parser, the least that any SSE
+client on aiohttp does. Runs with ``ours`` and a floor print their ratios.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ FRAMINGS = {"chunked": "chunk-per-event", "close": "close-delimited"}
 
 IMPLS: dict[str, str] = {  # in the order of the table
     "bare": "bare asyncio reader", "aiohttp": "bare aiohttp reader, shared session",
+    "aiohttp-parse": "aiohttp reader + our parser, shared",
     "ours": "ours, shared session", "ours-own": "ours, own session each",
     "ref": f"ref {REF_VERSION}, shared session", "ref-own": f"ref {REF_VERSION}, own session each",
     "sse2": f"aiohttp-sse-client2 {SSE2_VERSION}, shared",
@@ -114,6 +117,27 @@ async def bare_aiohttp(url: str, reached: Reached, session: Any) -> None:
         await count_events(response.content.readany, reached)
 
 
+async def parsed_aiohttp(
+    parser_class: Any, event_class: type, url: str, reached: Reached, session: Any
+) -> None:
+    """
+    The bare aiohttp reader with its bytes parsed into events by this project's parser:
+    the least that any SSE client on aiohttp does.
+    """
+    import aiohttp
+
+    headers = {"Accept": "text/event-stream", "Cache-Control": "no-cache"}
+    no_total = aiohttp.ClientTimeout(total=None)
+    parser, count = parser_class(), 0
+    async with session.get(url, headers=headers, timeout=no_total) as response:
+        while chunk := await response.content.readany():
+            for item in parser.feed(chunk):
+                if item.__class__ is event_class:
+                    count += 1
+                    if count == EVENTS:
+                        reached()
+
+
 async def until_cancelled(events: AsyncIterable[Any], reached: Reached) -> None:
     """Reads ``events``, calling ``reached`` at the EVENTS-th, then waits for more."""
     count = 0
@@ -135,7 +159,7 @@ async def sse2(event_source: Any, url: str, reached: Reached, session: Any) -> N
         await until_cancelled(source, reached)
 
 
-SHARED = ("aiohttp", "ours", "ref", "sse2")
+SHARED = ("aiohttp", "aiohttp-parse", "ours", "ref", "sse2")
 """The implementations whose streams share one session."""
 
 
@@ -150,6 +174,12 @@ def load_impl(impl: str) -> tuple[Stream, dict[str, Any]]:
     meta["version"] = aiohttp.__version__
     if impl == "aiohttp":
         return bare_aiohttp, meta
+    if impl == "aiohttp-parse":
+        use_ld_eventsource("ours")
+        from ld_eventsource._parser import SSEParser
+        from ld_eventsource.actions import Event
+
+        return partial(parsed_aiohttp, SSEParser, Event), meta
     if impl == "sse2":
         from aiohttp_sse_client2 import client as sse_client
 
@@ -306,6 +336,25 @@ def verdict(result: Result) -> tuple[str, list[Check]]:
     return ("OK" if not missed else "MISS: " + "; ".join(missed)), checks
 
 
+def ratios(results: list[Result]) -> list[str]:
+    """Ours over each floor of the same N (CPU and RSS per stream), for the runs that have them."""
+    lines = []
+    for ours in results:
+        if ours.impl != "ours" or not ours.data:
+            continue
+        for floor in results:
+            if (
+                floor.n != ours.n
+                or floor.impl not in ("aiohttp", "aiohttp-parse")
+                or not floor.data
+            ):
+                continue
+            cpu = ours.data["cpu_per_stream_ms"] / floor.data["cpu_per_stream_ms"]
+            rss = ours.data["rss_per_stream_kb"] / floor.data["rss_per_stream_kb"]
+            lines.append(f"  N={ours.n} ours / {IMPLS[floor.impl]}: CPU {cpu:.2f}x, RSS {rss:.2f}x")
+    return lines
+
+
 def drive(args: argparse.Namespace) -> int:
     sizes = [200] if args.quick else (args.n or [1000, 10000])
     impls = args.impls.split(",") if args.impls else list(IMPLS)
@@ -366,6 +415,8 @@ def drive(args: argparse.Namespace) -> int:
     out.table([*header, "CPU/stream", "server CPU", "target"], rows, {0, 2, 3, 4, 5, 6, 7})
     for note in notes:
         out.line(note)
+    for line in ratios(results):
+        out.line(line)
     what = f"(all complete, <= {TARGET_RSS_KB:g} KB and <= {TARGET_CPU_MS:g} ms per stream)"
     out.targets(checks, f"for ours {what}")
     keys = ("impl", "n", "data", "server", "error")

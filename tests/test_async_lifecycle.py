@@ -6,8 +6,11 @@ import asyncio
 import contextlib
 import threading
 
+import pytest
+
 from ld_eventsource import AsyncSSEClient
 from ld_eventsource.actions import Event
+from ld_eventsource.config import AsyncConnectStrategy
 from ld_eventsource.testing import Conn, sse
 from tests.sse_server import SSEServer
 
@@ -140,7 +143,12 @@ def headless_server(asked: threading.Event, gone: threading.Event) -> SSEServer:
     return SSEServer(handler)
 
 
-def test_close_during_the_request_leaves_the_waiting_task_as_it_was() -> None:
+# Both async transports: close() ends a request by the same rule (_async_io.InterruptibleClient).
+TRANSPORTS = pytest.mark.parametrize("transport", ["http", "httpx"])
+
+
+@TRANSPORTS
+def test_close_during_the_request_leaves_the_waiting_task_as_it_was(transport: str) -> None:
     """
     close() ends a request still waiting for its response by cancelling the task that waits:
     start() returns, and the task is not left cancelled (Python 3.11+ counts that), so that
@@ -150,7 +158,7 @@ def test_close_during_the_request_leaves_the_waiting_task_as_it_was() -> None:
     with headless_server(asked, gone) as server:
 
         async def main() -> None:
-            client = AsyncSSEClient(server.url)
+            client = AsyncSSEClient(getattr(AsyncConnectStrategy, transport)(server.url))
 
             async def attempt() -> int:
                 await client.start()
@@ -169,7 +177,8 @@ def test_close_during_the_request_leaves_the_waiting_task_as_it_was() -> None:
         asyncio.run(main())
 
 
-def test_a_cancellation_of_the_callers_own_goes_on_through_close() -> None:
+@TRANSPORTS
+def test_a_cancellation_of_the_callers_own_goes_on_through_close(transport: str) -> None:
     """
     The task waiting in a request is cancelled by its caller while close() ends the request:
     the caller's cancellation goes on (on Python 3.10, which counts no cancellations, the
@@ -179,7 +188,7 @@ def test_a_cancellation_of_the_callers_own_goes_on_through_close() -> None:
     with headless_server(asked, gone) as server:
 
         async def main() -> None:
-            client = AsyncSSEClient(server.url)
+            client = AsyncSSEClient(getattr(AsyncConnectStrategy, transport)(server.url))
             started = asyncio.create_task(client.start())
             assert await asyncio.to_thread(asked.wait, 5)
             started.cancel()

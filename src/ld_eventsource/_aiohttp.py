@@ -11,6 +11,7 @@ from typing import Any
 
 import aiohttp
 
+from ld_eventsource._async_io import InterruptibleClient
 from ld_eventsource._connect import AsyncConnectionClient, AsyncConnectionResult
 from ld_eventsource._decompress import ACCEPT_ENCODING, Decompressor
 from ld_eventsource._http import (
@@ -191,27 +192,17 @@ def _default_options(read_timeout: float | None) -> tuple[dict[str, Any], float 
     return options, sock_read
 
 
-class _AsyncHttpConnectionClient(AsyncConnectionClient):
+class _AsyncHttpConnectionClient(InterruptibleClient):
     # One per AsyncSSEClient, so kept small: what is shared lives in the strategy.
-    __slots__ = (
-        "_closed",
-        "_connector",
-        "_logger",
-        "_own_session",
-        "_pending",
-        "_proxies",
-        "_strategy",
-    )
+    __slots__ = ("_connector", "_logger", "_own_session", "_proxies", "_strategy")
 
     def __init__(self, strategy: AiohttpTransport, logger: Logger):
+        super().__init__()
         self._strategy = strategy
         self._proxies = strategy._params.proxy.resolve()
         self._own_session: aiohttp.ClientSession | None = None
         self._connector: _SharedConnector | None = None
         self._logger = logger
-        # The task awaiting a request, or _INTERRUPTED once close() has cancelled it there.
-        self._pending: asyncio.Task[Any] | object | None = None
-        self._closed = False
 
     def _get_session(self) -> aiohttp.ClientSession:
         session = self._strategy._session
@@ -260,23 +251,17 @@ class _AsyncHttpConnectionClient(AsyncConnectionClient):
                 sent, sent_options = _via_proxy(request, options, proxy)
             if self._closed:  # between two requests of a redirect chain
                 raise aiohttp.ClientConnectionError("the client was closed")
-            # The request is awaited in the reading task itself, which close() cancels to
-            # end it (closing the session would not, when the connector is shared with other
-            # clients or is the caller's): no task of its own, whose objects would cost
-            # about 1 KB per stream while many streams connect at once (bench/fanout.py).
-            task = self._pending = asyncio.current_task()
+            # close() ends the request by cancelling the task that awaits it (closing the
+            # session would not, when the connector is shared with other clients or is the
+            # caller's): InterruptibleClient.
             try:
-                # The request starts on the next turn of the event loop, as in a task of its
-                # own: 10,000 streams that connect together take less CPU so.
-                await asyncio.sleep(0)
+                await self._awaiting_request()
                 response = await session.request(
                     sent.method, sent.url, headers=sent.headers, data=sent.body, **sent_options
                 )
             except asyncio.CancelledError:
-                if self._pending is _INTERRUPTED:
-                    self._pending = None
-                    if _take_back_cancel(task):
-                        raise aiohttp.ClientConnectionError("the client was closed") from None
+                if self._closed_while():
+                    raise aiohttp.ClientConnectionError("the client was closed") from None
                 raise
             except aiohttp.ClientHttpProxyError as e:
                 # The proxy refused CONNECT. Not chained: aiohttp's error holds the headers
@@ -294,11 +279,7 @@ class _AsyncHttpConnectionClient(AsyncConnectionClient):
                     raise StreamTimeoutError(strategy._read_timeout) from e
                 raise
             finally:
-                if self._pending is _INTERRUPTED:
-                    # close() cancelled the request, which ended otherwise all the same (a
-                    # response, or another error): the cancellation is taken back.
-                    _take_back_cancel(task)
-                self._pending = None
+                self._request_done()
             try:
                 # The errors make their own CaseInsensitiveHeaders of these headers.
                 follow, coding = verdict(
@@ -326,10 +307,7 @@ class _AsyncHttpConnectionClient(AsyncConnectionClient):
 
     async def close(self) -> None:
         self._closed = True
-        pending = self._pending
-        if isinstance(pending, asyncio.Task) and pending is not asyncio.current_task():
-            self._pending = _INTERRUPTED
-            pending.cancel()
+        self._interrupt_request()
         session, self._own_session = self._own_session, None
         connector, self._connector = self._connector, None
         try:
@@ -338,21 +316,6 @@ class _AsyncHttpConnectionClient(AsyncConnectionClient):
         finally:
             if connector is not None:
                 await connector.release()
-
-
-_INTERRUPTED = object()
-"""What ``_pending`` holds once close() has cancelled the task awaiting a request."""
-
-
-def _take_back_cancel(task: asyncio.Task[Any] | None) -> bool:
-    """
-    Takes back the cancellation that close() made of ``task`` while it awaited a request,
-    and says whether it was the only one: ``False`` when the task was cancelled by someone
-    else too, which goes on. (Python 3.10 counts no cancellations: it is taken as the only
-    one.)
-    """
-    uncancel = getattr(task, "uncancel", None)  # Python 3.11+
-    return uncancel is None or uncancel() == 0
 
 
 def _via_proxy(

@@ -34,8 +34,8 @@ from typing import Any, NoReturn
 
 import httpx
 
+from ld_eventsource._async_io import InterruptibleClient
 from ld_eventsource._connect import (
-    AsyncConnectionClient,
     AsyncConnectionResult,
     ConnectionClient,
     ConnectionResult,
@@ -662,16 +662,15 @@ class _SyncStream:
         response.close()
 
 
-class _AsyncClient(AsyncConnectionClient):
-    __slots__ = ("_closed", "_http", "_logger", "_pending", "_proxies", "_transport")
+class _AsyncClient(InterruptibleClient):
+    __slots__ = ("_http", "_logger", "_proxies", "_transport")
 
     def __init__(self, transport: HttpxTransport, logger: Logger):
+        super().__init__()
         self._transport = transport
         self._logger = logger
         self._proxies = transport.proxies()
         self._http: Any = transport._client
-        self._closed = False
-        self._pending: asyncio.Future[Any] | None = None
 
     async def connect(self, last_event_id: str | None) -> AsyncConnectionResult:
         transport = self._transport
@@ -708,27 +707,23 @@ class _AsyncClient(AsyncConnectionClient):
         kwargs: dict[str, Any] = {"stream": True, "follow_redirects": False}
         if not first:
             kwargs["auth"] = None  # as in the sync client
-        # A task of its own, which close() cancels: closing the client would not end it when
-        # the client is the caller's.
-        pending = self._pending = asyncio.ensure_future(client.send(prepared, **kwargs))
+        # close() ends the request by cancelling the task that awaits it (closing the client
+        # would not, when it is the caller's): InterruptibleClient.
         try:
-            return await pending
+            await self._awaiting_request()
+            return await client.send(prepared, **kwargs)
         except asyncio.CancelledError:
-            task = asyncio.current_task()
-            cancelling = getattr(task, "cancelling", None)  # Python 3.11+
-            if self._closed and pending.cancelled() and not (cancelling and cancelling()):
+            if self._closed_while():
                 raise ConnectionAbortedError("the client was closed") from None
             raise
         except Exception as e:
             self._transport.reraise(e)
         finally:
-            self._pending = None
+            self._request_done()
 
     async def close(self) -> None:
         self._closed = True
-        pending, self._pending = self._pending, None
-        if pending is not None:
-            pending.cancel()
+        self._interrupt_request()
         http = self._http
         if http is not None and http is not self._transport._client:
             self._http = None

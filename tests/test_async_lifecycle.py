@@ -202,3 +202,41 @@ def test_a_cancellation_of_the_callers_own_goes_on_through_close(transport: str)
             assert await asyncio.to_thread(gone.wait, 5)
 
         asyncio.run(main())
+
+
+@TRANSPORTS
+def test_close_ends_a_request_in_a_task_of_another_kind(transport: str) -> None:
+    """
+    close() ends the request of a task that is not an ``asyncio.Task`` (a task factory may
+    make others; here the pure-Python task of asyncio), on a session or client of the
+    caller's, which close() leaves open.
+    """
+    import aiohttp
+    import httpx
+
+    asked, gone = threading.Event(), threading.Event()
+    with headless_server(asked, gone) as server:
+
+        async def main() -> None:
+            loop = asyncio.get_running_loop()
+            py_task = asyncio.tasks._PyTask  # type: ignore[attr-defined]
+            loop.set_task_factory(lambda loop, coro: py_task(coro, loop=loop))
+            if transport == "http":
+                async with aiohttp.ClientSession() as session:
+                    await attempt(AsyncConnectStrategy.http(server.url, session=session))
+            else:
+                async with httpx.AsyncClient() as client:
+                    await attempt(AsyncConnectStrategy.httpx(server.url, client=client))
+
+        async def attempt(strategy: AsyncConnectStrategy) -> None:
+            client = AsyncSSEClient(strategy)
+            started = asyncio.ensure_future(client.start())
+            assert not isinstance(started, asyncio.Task)
+            assert await asyncio.to_thread(asked.wait, 5)
+            await client.close()
+            await asyncio.wait({started}, timeout=5)
+            assert started.done(), "start() still waiting 5 s after close()"
+            assert started.result() is None
+
+        asyncio.run(main())
+        assert gone.wait(5)

@@ -83,9 +83,11 @@ class InterruptibleClient(AsyncConnectionClient):
     def _interrupt_request(self) -> None:
         """For close(), once ``_closed`` is set: cancels the task awaiting a request, if any."""
         pending = self._pending
-        if isinstance(pending, asyncio.Task) and pending is not asyncio.current_task():
-            self._pending = _INTERRUPTED
-            pending.cancel()
+        # (Any task of the loop's, not only asyncio.Task: a task factory may make others.)
+        if pending is not None and pending is not _INTERRUPTED:
+            if pending is not asyncio.current_task():
+                self._pending = _INTERRUPTED
+                pending.cancel()
 
 
 def _take_back_cancel() -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+from collections.abc import Awaitable
 
 import pytest
 
@@ -147,6 +148,23 @@ def headless_server(asked: threading.Event, gone: threading.Event) -> SSEServer:
 TRANSPORTS = pytest.mark.parametrize("transport", ["http", "httpx"])
 
 
+async def close_during_request(
+    client: AsyncSSEClient, attempt: Awaitable[object], asked: threading.Event, *, cancel: bool
+) -> asyncio.Future[object]:
+    """
+    Runs ``attempt`` until the server has its request, then closes ``client`` (after
+    cancelling the attempt, with ``cancel``); the attempt, done within 5 s.
+    """
+    started = asyncio.ensure_future(attempt)
+    assert await asyncio.to_thread(asked.wait, 5)
+    if cancel:
+        started.cancel()
+    await client.close()
+    await asyncio.wait({started}, timeout=5)
+    assert started.done(), "still waiting 5 s after close()"
+    return started
+
+
 @TRANSPORTS
 def test_close_during_the_request_leaves_the_waiting_task_as_it_was(transport: str) -> None:
     """
@@ -168,10 +186,8 @@ def test_close_during_the_request_leaves_the_waiting_task_as_it_was(transport: s
                 cancelling = getattr(task, "cancelling", None)
                 return cancelling() if cancelling else 0
 
-            started = asyncio.create_task(attempt())
-            assert await asyncio.to_thread(asked.wait, 5)
-            await client.close()
-            assert await asyncio.wait_for(started, 5) == 0
+            started = await close_during_request(client, attempt(), asked, cancel=False)
+            assert started.result() == 0
             assert await asyncio.to_thread(gone.wait, 5)
 
         asyncio.run(main())
@@ -189,12 +205,7 @@ def test_a_cancellation_of_the_callers_own_goes_on_through_close(transport: str)
 
         async def main() -> None:
             client = AsyncSSEClient(getattr(AsyncConnectStrategy, transport)(server.url))
-            started = asyncio.create_task(client.start())
-            assert await asyncio.to_thread(asked.wait, 5)
-            started.cancel()
-            await client.close()
-            await asyncio.wait({started}, timeout=5)
-            assert started.done()
+            started = await close_during_request(client, client.start(), asked, cancel=True)
             if hasattr(asyncio.Task, "uncancel"):
                 assert started.cancelled()
             else:
@@ -230,12 +241,8 @@ def test_close_ends_a_request_in_a_task_of_another_kind(transport: str) -> None:
 
         async def attempt(strategy: AsyncConnectStrategy) -> None:
             client = AsyncSSEClient(strategy)
-            started = asyncio.ensure_future(client.start())
+            started = await close_during_request(client, client.start(), asked, cancel=False)
             assert not isinstance(started, asyncio.Task)
-            assert await asyncio.to_thread(asked.wait, 5)
-            await client.close()
-            await asyncio.wait({started}, timeout=5)
-            assert started.done(), "start() still waiting 5 s after close()"
             assert started.result() is None
 
         asyncio.run(main())

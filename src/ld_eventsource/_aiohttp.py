@@ -306,7 +306,6 @@ class _AsyncHttpConnectionClient(InterruptibleClient):
         return _Response(response, strategy._read_timeout, coding)
 
     async def close(self) -> None:
-        self._closed = True
         self._interrupt_request()
         session, self._own_session = self._own_session, None
         connector, self._connector = self._connector, None

@@ -1,4 +1,5 @@
-"""The asyncio primitives of the async client (``_sync_io`` has their blocking twins)."""
+"""The asyncio primitives of the async client (``_sync_io`` has the blocking twins of those
+the generated sync client uses) and of its transports."""
 
 from __future__ import annotations
 
@@ -81,7 +82,11 @@ class InterruptibleClient(AsyncConnectionClient):
         self._pending = None
 
     def _interrupt_request(self) -> None:
-        """For close(), once ``_closed`` is set: cancels the task awaiting a request, if any."""
+        """
+        First thing in close(): marks the client closed (no request starts from now on) and
+        cancels the task awaiting a request, if any.
+        """
+        self._closed = True
         pending = self._pending
         # (Any task of the loop's, not only asyncio.Task: a task factory may make others.)
         if pending is not None and pending is not _INTERRUPTED:

@@ -722,7 +722,6 @@ class _AsyncClient(InterruptibleClient):
             self._request_done()
 
     async def close(self) -> None:
-        self._closed = True
         self._interrupt_request()
         http = self._http
         if http is not None and http is not self._transport._client:
